@@ -1,0 +1,296 @@
+"""The command line: ``tailcast serve|run|watch|agent``; ``main(argv) -> int``.
+
+A bad option or source exits with status 2 and one line naming it. Settings
+come from the command line over ``TAILCAST_*`` variables over ``--config``
+over defaults (:mod:`tailcast.config`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from tailcast import __version__
+from tailcast.config import Config, build_config
+from tailcast.errors import ConfigError
+
+__all__ = ["build_parser", "console_main", "main"]
+
+COMMANDS = ("serve", "run", "watch", "agent")
+
+SOURCES_HELP = """\
+sources (an optional NAME= prefix names the stream):
+  PATH                 a file, followed like tail -F (it may not exist yet)
+  'GLOB'               one stream per match, later matches included
+  cmd:COMMAND          a process; split like a shell would, never run by one
+  docker:NAME_OR_ID    one container's logs; docker:* every container;
+                       docker:label=KEY=VALUE those with a label
+  -                    standard input
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"tailcast: {message} (see 'tailcast {self.prog.split()[-1]} --help')\n")
+
+
+def _add_server_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("server")
+    g.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    g.add_argument("--port", help="port (default 8080; 0 picks a free one)")
+    g.add_argument(
+        "--base-path",
+        dest="base_path",
+        metavar="PATH",
+        help="serve under this URL path, e.g. /logs/ behind a proxy",
+    )
+    g.add_argument("--tls-cert", dest="tls_cert", metavar="FILE", help="TLS certificate (PEM)")
+    g.add_argument("--tls-key", dest="tls_key", metavar="FILE", help="TLS private key (PEM)")
+    g.add_argument("--token", help="require this token (better: TAILCAST_TOKEN)")
+    g.add_argument(
+        "--allow-origin",
+        dest="allow_origin",
+        action="append",
+        metavar="ORIGIN",
+        help="also accept browser connections from ORIGIN (repeatable)",
+    )
+    g.add_argument(
+        "--allow-control",
+        dest="allow_control",
+        action="store_const",
+        const=True,
+        help="allow POST /api/streams/ID/restart|stop for processes",
+    )
+    g.add_argument(
+        "--max-clients",
+        dest="max_clients",
+        metavar="N",
+        help="refuse clients beyond N with 503 (default 1000)",
+    )
+    g.add_argument(
+        "--max-frame",
+        dest="max_frame",
+        metavar="BYTES",
+        help="largest client WebSocket frame; larger closes with 1009 (default 65536)",
+    )
+    g.add_argument(
+        "--queue-bytes",
+        dest="queue_bytes",
+        metavar="BYTES",
+        help="per-client send queue; beyond it the client gets a gap (default 4 MiB)",
+    )
+    g.add_argument(
+        "--heartbeat",
+        metavar="SECONDS",
+        help="WebSocket ping interval to detect dead peers (default 30)",
+    )
+    g = p.add_argument_group("sources")
+    g.add_argument("--history", metavar="N", help="lines kept per stream (default 10000)")
+    g.add_argument("--lines", metavar="N", help="initial backlog read from a file (default 100)")
+    g.add_argument(
+        "--max-line",
+        dest="max_line",
+        metavar="BYTES",
+        help="split longer lines into cont pieces (default 65536)",
+    )
+    g.add_argument(
+        "--flush-delay",
+        dest="flush_delay",
+        metavar="SECONDS",
+        help="show a partial line after this much quiet (default 0.25)",
+    )
+    g.add_argument(
+        "--poll",
+        action="store_const",
+        const=True,
+        help="poll files instead of inotify (network filesystems)",
+    )
+    g.add_argument(
+        "--poll-interval",
+        dest="poll_interval",
+        metavar="SECONDS",
+        help="with --poll: how often (default 0.5)",
+    )
+    g.add_argument(
+        "--pty",
+        action="store_const",
+        const=True,
+        help="run commands on a pseudo-terminal (stdout and stderr merge)",
+    )
+    g.add_argument(
+        "--restart",
+        choices=("no", "on-failure", "always"),
+        help="restart policy for commands (default no)",
+    )
+    g.add_argument(
+        "--docker-host",
+        dest="docker_host",
+        metavar="URL",
+        help="Docker API (default $DOCKER_HOST, else unix:///var/run/docker.sock)",
+    )
+    g.add_argument("--redis", metavar="URL", help="multi-host mode through Redis Streams")
+    p.add_argument("--config", metavar="FILE", help="TOML file: the same settings, [[source]]")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+
+
+def build_parser() -> dict[str, argparse.ArgumentParser]:
+    """One parser per command (tests compare their help with the README)."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    serve = _Parser(
+        prog="tailcast serve",
+        formatter_class=fmt,
+        epilog=SOURCES_HELP,
+        description="Serve sources live to browsers and terminals. "
+        "'tailcast SOURCE...' is the same as 'tailcast serve SOURCE...'. "
+        "Other commands: tailcast run, tailcast watch, tailcast agent.",
+    )
+    serve.add_argument("sources", nargs="*", metavar="SOURCE")
+    _add_server_options(serve)
+    serve.add_argument("--version", action="version", version=f"tailcast {__version__}")
+
+    run = _Parser(
+        prog="tailcast run",
+        formatter_class=fmt,
+        usage="tailcast run [OPTIONS] -- COMMAND [ARG...]",
+        description="Run one command, broadcast its output, echo it to the terminal "
+        "and exit with its status.",
+    )
+    run.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+    run.add_argument(
+        "--linger", metavar="SECONDS", help="keep serving this long after the command ends"
+    )
+    run.add_argument("--name", help="stream name (default: the command's name)")
+    _add_server_options(run)
+
+    watch = _Parser(
+        prog="tailcast watch",
+        formatter_class=fmt,
+        description="Print a server's lines as they arrive; resumes after reconnects.",
+    )
+    watch.add_argument("url", metavar="URL", help="the server, e.g. http://127.0.0.1:8080/")
+    watch.add_argument(
+        "--stream",
+        action="append",
+        metavar="ID",
+        help="follow this stream (repeatable; default every stream)",
+    )
+    watch.add_argument(
+        "--tail", default="10", metavar="N", help="lines of backlog to print first (default 10)"
+    )
+    watch.add_argument("--token", help="token (better: TAILCAST_TOKEN)")
+    watch.add_argument(
+        "--no-prefix", action="store_true", help="never prefix lines with their stream id"
+    )
+
+    agent = _Parser(
+        prog="tailcast agent",
+        formatter_class=fmt,
+        epilog=SOURCES_HELP,
+        description="Publish sources into Redis Streams for web nodes (multi-host).",
+    )
+    agent.add_argument("sources", nargs="*", metavar="SOURCE")
+    _add_server_options(agent)
+    return {"serve": serve, "run": run, "watch": watch, "agent": agent}
+
+
+def _settings(ns: argparse.Namespace) -> dict[str, Any]:
+    skip = {"sources", "config", "verbose", "command", "name", "version"}
+    return {k: v for k, v in vars(ns).items() if k not in skip}
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="tailcast: %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _install_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
+    """First SIGINT/SIGTERM: orderly shutdown. A second one: exit at once."""
+    count = 0
+
+    def handler(signame: str) -> None:
+        nonlocal count
+        count += 1
+        if count > 1:
+            sys.stderr.write(f"tailcast: second {signame}, exiting now\n")
+            os._exit(130)
+        stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, handler, sig.name)
+
+
+async def serve(config: Config) -> int:
+    """Run a server until SIGINT/SIGTERM; print the ``serving`` line once listening."""
+    from tailcast.server import Server
+
+    server = Server(config)
+    stop = asyncio.Event()
+    _install_signals(asyncio.get_running_loop(), stop.set)
+    try:
+        url = await server.start()
+    except OSError as exc:
+        await server.stop()
+        print(
+            f"tailcast: --host/--port: cannot listen on {config.host}:{config.port}: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
+    n = len(server.hub.streams)
+    print(
+        f"tailcast: serving {n} stream{'s' if n != 1 else ''} on {url}", file=sys.stderr, flush=True
+    )
+    await stop.wait()
+    await server.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The whole command line; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = "serve"
+    if args and args[0] in COMMANDS:
+        command = args.pop(0)
+    parser = build_parser()[command]
+    ns = parser.parse_args(args)
+    try:
+        if command == "watch":
+            from tailcast.watch import watch_main
+
+            return watch_main(ns)
+        _setup_logging(ns.verbose)
+        if command == "run":
+            from tailcast.sources.process import run_main  # type: ignore[import-not-found,unused-ignore]
+
+            status: int = run_main(ns, _settings(ns))
+            return status
+        if command == "agent":
+            raise ConfigError("tailcast agent: multi-host mode (--redis) is not in this build yet")
+        config = build_config(_settings(ns), ns.sources, config_file=ns.config)
+        if config.redis:
+            raise ConfigError("--redis: multi-host mode is not in this build yet", option="redis")
+        if not config.sources:
+            raise ConfigError("no SOURCE given (try: tailcast /var/log/syslog, or see --help)")
+        return asyncio.run(serve(config))
+    except ConfigError as exc:
+        print(f"tailcast: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"tailcast: {command}: not available in this build ({exc})", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def console_main() -> None:
+    sys.exit(main())

@@ -1,0 +1,332 @@
+"""One frozen :class:`Config`: command line over ``TAILCAST_*`` environment over
+the TOML config file over defaults, and the parsing of ``SOURCE`` forms.
+
+Everything here raises :class:`~tailcast.errors.ConfigError` naming the bad
+option or source; the CLI turns that into one line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob as globmod
+import os
+import re
+import shlex
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tailcast.errors import ConfigError
+from tailcast.hub import DEFAULT_HISTORY, slugify
+from tailcast.protocol.lines import DEFAULT_MAX_LINE
+from tailcast.registry import DEFAULT_QUEUE_BYTES
+
+__all__ = ["Config", "SourceSpec", "build_config", "parse_source"]
+
+RESTART_POLICIES = ("no", "on-failure", "always")
+_NAME_RE = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)=(.+)\Z", re.S)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One configured source, parsed. ``raw`` is what the user wrote."""
+
+    raw: str
+    kind: str  # stdin | file | glob | process | docker
+    name: str
+    target: str = ""  # path, glob pattern, container selector
+    argv: tuple[str, ...] = ()
+    cwd: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    named: bool = False  # the user gave NAME=
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of one tailcast process."""
+
+    sources: tuple[SourceSpec, ...] = ()
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: str | None = None
+    allow_origin: tuple[str, ...] = ()
+    allow_control: bool = False
+    history: int = DEFAULT_HISTORY
+    lines: int = 100
+    max_line: int = DEFAULT_MAX_LINE
+    max_clients: int = 1000
+    max_frame: int = 64 * 1024
+    queue_bytes: int = DEFAULT_QUEUE_BYTES
+    flush_delay: float = 0.25
+    heartbeat: float = 30.0
+    poll: bool = False
+    poll_interval: float = 0.5
+    pty: bool = False
+    restart: str = "no"
+    linger: float = 0.0
+    base_path: str = "/"
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    docker_host: str = "unix:///var/run/docker.sock"
+    redis: str | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
+
+
+# name -> (type, minimum) for the plain settings; the rest are handled by hand.
+_INT_OPTIONS = {
+    "port": 0,
+    "history": 1,
+    "lines": 0,
+    "max_line": 64,
+    "max_clients": 1,
+    "max_frame": 256,
+    "queue_bytes": 4096,
+}
+_FLOAT_OPTIONS = {"flush_delay": 0.0, "heartbeat": 1.0, "poll_interval": 0.01, "linger": 0.0}
+_BOOL_OPTIONS = ("allow_control", "poll", "pty")
+_STR_OPTIONS = (
+    "host",
+    "token",
+    "restart",
+    "base_path",
+    "tls_cert",
+    "tls_key",
+    "docker_host",
+    "redis",
+)
+SETTINGS = (*_INT_OPTIONS, *_FLOAT_OPTIONS, *_BOOL_OPTIONS, *_STR_OPTIONS, "allow_origin")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _coerce(name: str, value: Any, origin: str) -> Any:
+    """Check and convert one setting's value; ``origin`` says where it came from."""
+    where = f"{_flag(name)}" if origin == "cli" else f"{name} ({origin})"
+    if name in _INT_OPTIONS:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}", option=name)
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{where}: expected a whole number, got {value!r}", option=name
+            ) from None
+        if number < _INT_OPTIONS[name] or (name == "port" and number > 65535):
+            top = " to 65535" if name == "port" else " or more"
+            raise ConfigError(
+                f"{where}: must be {_INT_OPTIONS[name]}{top}, got {number}", option=name
+            )
+        return number
+    if name in _FLOAT_OPTIONS:
+        try:
+            number_f = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}", option=name) from None
+        if not number_f >= _FLOAT_OPTIONS[name]:  # also refuses NaN
+            raise ConfigError(f"{where}: must be {_FLOAT_OPTIONS[name]} or more", option=name)
+        return number_f
+    if name in _BOOL_OPTIONS:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{where}: expected true or false, got {value!r}", option=name)
+    if name == "allow_origin":
+        items = value.split(",") if isinstance(value, str) else list(value)
+        origins = tuple(str(o).strip().rstrip("/") for o in items if str(o).strip())
+        for origin_value in origins:
+            if not re.match(r"https?://[^/\s]+\Z", origin_value):
+                raise ConfigError(
+                    f"{where}: {origin_value!r} is not an origin like https://example.com",
+                    option=name,
+                )
+        return origins
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected text, got {value!r}", option=name)
+    if name == "restart" and value not in RESTART_POLICIES:
+        raise ConfigError(
+            f"{where}: must be one of {', '.join(RESTART_POLICIES)}, got {value!r}", option=name
+        )
+    if name == "base_path":
+        if not value.startswith("/") or "//" in value or ".." in value.split("/"):
+            raise ConfigError(f"{where}: must be an absolute URL path like /logs/", option=name)
+        return value if value.endswith("/") else value + "/"
+    if name == "docker_host" and not re.match(r"(unix|tcp)://.+", value):
+        raise ConfigError(f"{where}: must be unix:///path or tcp://host:port", option=name)
+    if name == "redis" and not re.match(r"(redis|rediss|unix)://", value):
+        raise ConfigError(f"{where}: must be a redis:// or rediss:// URL", option=name)
+    if name == "host" and not value:
+        raise ConfigError(f"{where}: must not be empty", option=name)
+    return value
+
+
+def parse_source(
+    raw: str,
+    *,
+    cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+    name: str | None = None,
+) -> SourceSpec:
+    """Parse one ``SOURCE`` form of the command line (see ``tailcast --help``)."""
+    text = raw
+    named = False
+    m = _NAME_RE.match(text)
+    # "cmd:A=B x" and "docker:label=k=v" have ":" before "=": not a NAME= prefix.
+    if m and name is None:
+        name, text, named = m.group(1), m.group(2), True
+    elif name is not None:
+        named = True
+    if not text:
+        raise ConfigError(f"source {raw!r}: nothing after the name")
+    env = dict(env or {})
+    if text == "-":
+        return SourceSpec(raw, "stdin", name or "stdin", named=named)
+    if text.startswith("cmd:"):
+        try:
+            argv = tuple(shlex.split(text[4:]))
+        except ValueError as exc:
+            raise ConfigError(f"source {raw!r}: cannot split the command: {exc}") from None
+        if not argv:
+            raise ConfigError(f"source {raw!r}: empty command")
+        return SourceSpec(
+            raw, "process", name or Path(argv[0]).name, argv=argv, cwd=cwd, env=env, named=named
+        )
+    if text.startswith("docker:"):
+        selector = text[7:]
+        if not selector:
+            raise ConfigError(f"source {raw!r}: name a container, '*' or label=KEY=VALUE")
+        if selector.startswith("label=") and "=" not in selector[6:].strip("="):
+            pass  # label=KEY (any value) is allowed
+        return SourceSpec(raw, "docker", name or selector, target=selector, named=named)
+    if "\0" in text:
+        raise ConfigError(f"source {raw!r}: a path cannot hold a NUL byte")
+    path = os.path.expanduser(text)
+    if globmod.has_magic(path):
+        return SourceSpec(raw, "glob", name or Path(path).name, target=path, named=named)
+    return SourceSpec(raw, "file", name or Path(path).name or path, target=path, named=named)
+
+
+def _source_from_table(table: Mapping[str, Any], index: int) -> SourceSpec:
+    where = f"[[source]] #{index + 1}"
+    kinds = [k for k in ("path", "glob", "cmd", "docker", "stdin") if k in table]
+    if len(kinds) != 1:
+        raise ConfigError(f"{where}: needs exactly one of path, glob, cmd, docker, stdin")
+    kind = kinds[0]
+    name = table.get("name")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ConfigError(f"{where}: name must be text")
+    cwd = table.get("cwd")
+    env = table.get("env", {})
+    if cwd is not None and not isinstance(cwd, str):
+        raise ConfigError(f"{where}: cwd must be text")
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise ConfigError(f"{where}: env must be a table of text values")
+    value = table[kind]
+    if kind == "stdin":
+        return parse_source("-", name=name)
+    if kind == "cmd":
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            argv = tuple(value)
+            return SourceSpec(
+                f"cmd:{shlex.join(argv)}",
+                "process",
+                name or Path(argv[0]).name,
+                argv=argv,
+                cwd=cwd,
+                env=env,
+                named=name is not None,
+            )
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: cmd must be text or a list of text")
+        return parse_source(f"cmd:{value}", cwd=cwd, env=env, name=name)
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: {kind} must be text")
+    if kind == "docker":
+        return parse_source(f"docker:{value}", name=name)
+    spec = parse_source(value if value != "-" else "./-", name=name)
+    if kind == "glob" and spec.kind != "glob":
+        raise ConfigError(f"{where}: glob {value!r} has no wildcard")
+    return spec
+
+
+def load_file(path: str) -> tuple[dict[str, Any], list[SourceSpec]]:
+    """Settings and sources from a TOML config file."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: {exc.strerror or exc}", option="config") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config {path}: not valid TOML: {exc}", option="config") from None
+    settings: dict[str, Any] = {}
+    sources: list[SourceSpec] = []
+    for key, value in data.items():
+        norm = key.replace("-", "_")
+        if norm == "source":
+            if not isinstance(value, list):
+                raise ConfigError(f"--config {path}: use [[source]] tables for sources")
+            for i, table in enumerate(value):
+                if isinstance(table, str):
+                    sources.append(parse_source(table))
+                elif isinstance(table, dict):
+                    sources.append(_source_from_table(table, i))
+                else:
+                    raise ConfigError(f"--config {path}: [[source]] #{i + 1} is not a table")
+        elif norm in SETTINGS:
+            settings[norm] = _coerce(norm, value, f"in {path}")
+        else:
+            raise ConfigError(f"--config {path}: unknown setting {key!r}", option="config")
+    return settings, sources
+
+
+def from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Settings from ``TAILCAST_*`` variables (e.g. ``TAILCAST_TOKEN``)."""
+    settings: dict[str, Any] = {}
+    for name in SETTINGS:
+        key = "TAILCAST_" + name.upper()
+        if key in environ:
+            settings[name] = _coerce(name, environ[key], f"${key}")
+    if "docker_host" not in settings and environ.get("DOCKER_HOST"):
+        settings["docker_host"] = _coerce("docker_host", environ["DOCKER_HOST"], "$DOCKER_HOST")
+    return settings
+
+
+def build_config(
+    cli: Mapping[str, Any],
+    sources: list[str],
+    *,
+    config_file: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    extra_sources: list[SourceSpec] | None = None,
+) -> Config:
+    """Merge defaults < config file < environment < command line."""
+    environ = os.environ if environ is None else environ
+    merged: dict[str, Any] = {}
+    file_sources: list[SourceSpec] = []
+    if config_file:
+        settings, file_sources = load_file(config_file)
+        merged.update(settings)
+    merged.update(from_environ(environ))
+    for name, value in cli.items():
+        if value is not None:
+            merged[name] = _coerce(name, value, "cli")
+    specs = [*file_sources, *(parse_source(s) for s in sources), *(extra_sources or [])]
+    if sum(1 for s in specs if s.kind == "stdin") > 1:
+        raise ConfigError("standard input ('-') can be a source only once")
+    for spec in specs:
+        if spec.named and not slugify(spec.name):
+            raise ConfigError(f"source {spec.raw!r}: the name gives no usable stream id")
+    if bool(merged.get("tls_cert")) != bool(merged.get("tls_key")):
+        raise ConfigError("--tls-cert and --tls-key go together", option="tls_cert")
+    fields = {f.name for f in dataclasses.fields(Config)}
+    return Config(sources=tuple(specs), **{k: v for k, v in merged.items() if k in fields})

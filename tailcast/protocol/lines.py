@@ -1,0 +1,169 @@
+"""Incremental line splitting: raw bytes in, decoded line pieces out.
+
+A :class:`LineSplitter` is fed bytes in whatever chunks a read returned and
+gives back :class:`Piece` objects:
+
+- lines end at ``\\n``; a ``\\r`` right before it is dropped (CRLF). A lone
+  ``\\r`` inside a line (progress output) is kept: the viewer shows the last
+  segment;
+- text is UTF-8 with invalid bytes replaced by U+FFFD. Bytes are only decoded
+  once a piece is cut, and pieces are cut on character boundaries, so a
+  multibyte character split across two reads stays whole;
+- a line longer than ``max_line`` bytes is cut into pieces of at most
+  ``max_line`` bytes; every piece after the first has ``cont=True``;
+- :meth:`LineSplitter.flush` hands out a partial line (no newline yet) on
+  demand: the caller calls it after a short quiet delay, and the rest of that
+  line comes later as a ``cont`` piece.
+
+Without :meth:`flush`, any chunking of the same bytes gives exactly the same
+pieces as one feed (a Hypothesis test holds us to it). The buffer never holds
+more than ``max_line`` bytes plus one read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_MAX_LINE", "LineSplitter", "Piece", "utf8_boundary"]
+
+DEFAULT_MAX_LINE = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """One emitted piece of a line: ``cont`` when it continues the previous one."""
+
+    text: str
+    cont: bool = False
+
+
+def utf8_boundary(data: bytes | bytearray, cut: int, lo: int = 0) -> int:
+    """Move ``cut`` back so that ``data[cut]`` does not start inside a character.
+
+    Backs off over at most three continuation bytes (the most a valid UTF-8
+    character has) and never to ``lo`` or below; invalid input is cut where
+    asked so that every piece holds at least one byte.
+    """
+    if cut >= len(data):
+        return cut
+    back = cut
+    while back > cut - 3 and back > lo and (data[back] & 0xC0) == 0x80:
+        back -= 1
+    if (data[back] & 0xC0) == 0x80 or back == lo:
+        return cut
+    return back
+
+
+def _incomplete_tail(data: bytes | bytearray) -> int:
+    """How many bytes at the end of ``data`` are an unfinished UTF-8 character."""
+    n = len(data)
+    for k in range(1, min(4, n) + 1):
+        b = data[n - k]
+        if (b & 0xC0) == 0x80:
+            continue  # continuation byte: keep looking for the lead byte
+        if b >= 0xF0:
+            need = 4
+        elif b >= 0xE0:
+            need = 3
+        elif b >= 0xC0:
+            need = 2
+        else:
+            return 0
+        return k if k < need else 0
+    return 0
+
+
+def _decode(data: bytes | bytearray) -> str:
+    return bytes(data).decode("utf-8", errors="replace")
+
+
+class LineSplitter:
+    """Split a byte stream into line pieces; see the module docstring."""
+
+    __slots__ = ("_buf", "_cont", "max_line")
+
+    def __init__(self, max_line: int = DEFAULT_MAX_LINE) -> None:
+        if max_line < 4:
+            raise ValueError("max_line must be at least 4 bytes (one UTF-8 character)")
+        self.max_line = max_line
+        self._buf = bytearray()
+        # True when the next piece continues a line already (partly) emitted.
+        self._cont = False
+
+    @property
+    def pending(self) -> int:
+        """Bytes held back: a partial line waiting for its newline."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[Piece]:
+        """Add bytes; return every piece that is complete now."""
+        out: list[Piece] = []
+        buf = self._buf
+        # What is already buffered holds no newline: search only the new bytes.
+        scan = len(buf)
+        buf += data
+        start = 0
+        while True:
+            nl = buf.find(b"\n", scan)
+            if nl < 0:
+                break
+            end = nl - 1 if nl > start and buf[nl - 1] == 0x0D else nl
+            self._emit_line(buf, start, end, out)
+            start = scan = nl + 1
+        if start:
+            del buf[:start]
+        # A line still longer than max_line without its newline: cut it now so
+        # the buffer stays bounded. The same cut points as a whole-line split.
+        while len(buf) > self.max_line:
+            cut = utf8_boundary(buf, self.max_line)
+            out.append(Piece(_decode(buf[:cut]), self._cont))
+            self._cont = True
+            del buf[:cut]
+        return out
+
+    def flush(self) -> list[Piece]:
+        """Emit the partial line now (after a quiet delay); the rest follows as ``cont``.
+
+        A trailing ``\\r`` (maybe half of a CRLF) and an unfinished UTF-8
+        character are held back so that nothing is decoded wrongly.
+        """
+        buf = self._buf
+        keep = _incomplete_tail(buf)
+        end = len(buf) - keep
+        if end > 0 and buf[end - 1] == 0x0D:
+            end -= 1
+        if end <= 0:
+            return []
+        piece = Piece(_decode(buf[:end]), self._cont)
+        self._cont = True
+        del buf[:end]
+        return [piece]
+
+    def feed_eof(self) -> list[Piece]:
+        """The input ended: whatever is left is the last line."""
+        buf = self._buf
+        if not buf:
+            self._cont = False
+            return []
+        out: list[Piece] = []
+        end = len(buf) - 1 if buf[-1] == 0x0D else len(buf)
+        self._emit_line(buf, 0, end, out)
+        buf.clear()
+        return out
+
+    def _emit_line(self, buf: bytearray, start: int, end: int, out: list[Piece]) -> None:
+        if end <= start:
+            # An empty remainder after a flushed partial line ends that line
+            # without another piece; a truly empty line is a line of its own.
+            if not self._cont:
+                out.append(Piece(""))
+            self._cont = False
+            return
+        limit = self.max_line
+        while end - start > limit:
+            cut = utf8_boundary(buf, start + limit, start)
+            out.append(Piece(_decode(buf[start:cut]), self._cont))
+            self._cont = True
+            start = cut
+        out.append(Piece(_decode(buf[start:end]), self._cont))
+        self._cont = False

@@ -1,0 +1,164 @@
+"""Protocol v1 on the wire: JSON frames, encoded once, sent to many.
+
+Server frames are built as ``bytes`` ready to send (UTF-8 JSON text). A line
+is encoded once when it is published (:func:`encode_line`) and a ``lines``
+frame is the concatenation of already-encoded lines, so fan-out and replay never
+re-serialise a line.
+
+Client frames are parsed by :func:`parse_client_frame`, which returns a
+:class:`Subscribe` or :class:`Unsubscribe` or raises
+:class:`~tailcast.errors.FrameError` with a message fit to send back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tailcast.errors import FrameError
+
+__all__ = [
+    "ALL",
+    "MAX_STREAMS_PER_FRAME",
+    "PROTOCOL_VERSION",
+    "STREAM_ID_RE",
+    "SUBPROTOCOL",
+    "Subscribe",
+    "Unsubscribe",
+    "encode_line",
+    "error_frame",
+    "gap_frame",
+    "hello_frame",
+    "lines_frame",
+    "parse_client_frame",
+    "status_frame",
+    "streams_frame",
+]
+
+PROTOCOL_VERSION = 1
+SUBPROTOCOL = "tailcast.v1"
+ALL = "*"
+STREAM_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
+# A subscribe naming more ids than this is refused: no server needs it, and
+# it bounds the work one frame can ask for.
+MAX_STREAMS_PER_FRAME = 1000
+MAX_TAIL = 1_000_000
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _frame(obj: Mapping[str, Any]) -> bytes:
+    return _dumps(obj).encode("utf-8")
+
+
+def encode_line(seq: int, ts: float, text: str, fd: str | None = None, cont: bool = False) -> bytes:
+    """One LINE object as UTF-8 JSON bytes (without the frame around it)."""
+    # Hand-built for speed: this runs once per published line.
+    out = f'{{"seq":{seq},"ts":{round(ts, 6)!r},"text":{_dumps(text)}'
+    if fd is not None:
+        out += f',"fd":"{fd}"'
+    if cont:
+        out += ',"cont":true'
+    return (out + "}").encode("utf-8")
+
+
+def lines_frame(stream_id: str, encoded_lines: Sequence[bytes]) -> bytes:
+    """A ``lines`` frame from lines already encoded with :func:`encode_line`."""
+    head = b'{"type":"lines","stream":' + _dumps(stream_id).encode() + b',"lines":['
+    return head + b",".join(encoded_lines) + b"]}"
+
+
+def gap_frame(stream_id: str, first: int, last: int) -> bytes:
+    return _frame({"type": "gap", "stream": stream_id, "from": first, "to": last})
+
+
+def status_frame(stream_id: str, state: str, **extra: Any) -> bytes:
+    body: dict[str, Any] = {"type": "status", "stream": stream_id, "state": state}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return _frame(body)
+
+
+def hello_frame(server: str, streams: Iterable[Mapping[str, Any]]) -> bytes:
+    return _frame(
+        {"type": "hello", "version": PROTOCOL_VERSION, "server": server, "streams": list(streams)}
+    )
+
+
+def streams_frame(streams: Iterable[Mapping[str, Any]]) -> bytes:
+    return _frame({"type": "streams", "streams": list(streams)})
+
+
+def error_frame(message: str) -> bytes:
+    return _frame({"type": "error", "message": message})
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """``subscribe``: ``streams`` may hold ``"*"``; ``since`` maps id -> last seen seq."""
+
+    streams: tuple[str, ...]
+    tail: int | None = None
+    since: Mapping[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    streams: tuple[str, ...]
+
+
+def _stream_list(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise FrameError('"streams" must be a list of stream ids')
+    if len(value) > MAX_STREAMS_PER_FRAME:
+        raise FrameError(f'"streams" names more than {MAX_STREAMS_PER_FRAME} streams')
+    out: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or not (item == ALL or STREAM_ID_RE.match(item)):
+            raise FrameError(f"not a stream id: {str(item)[:80]!r}")
+        if item not in out:
+            out.append(item)
+    return tuple(out)
+
+
+def _nonneg_int(value: object, what: str, limit: int) -> int:
+    # bool is an int in Python; true/false is not a count on the wire.
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+        raise FrameError(f"{what} must be a whole number from 0 to {limit}")
+    return value
+
+
+def parse_client_frame(text: str | bytes) -> Subscribe | Unsubscribe:
+    """Parse one client frame; raise :class:`FrameError` saying what is wrong."""
+    try:
+        obj = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FrameError(f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise FrameError("a frame must be a JSON object")
+    kind = obj.get("type")
+    if kind == "subscribe":
+        streams = _stream_list(obj.get("streams"))
+        tail = None
+        if "tail" in obj and obj["tail"] is not None:
+            tail = _nonneg_int(obj["tail"], '"tail"', MAX_TAIL)
+        since: dict[str, int] | None = None
+        if "since" in obj and obj["since"] is not None:
+            raw = obj["since"]
+            if not isinstance(raw, dict):
+                raise FrameError('"since" must be an object of stream id -> seq')
+            if len(raw) > MAX_STREAMS_PER_FRAME:
+                raise FrameError(f'"since" names more than {MAX_STREAMS_PER_FRAME} streams')
+            since = {}
+            for key, seq in raw.items():
+                if not STREAM_ID_RE.match(key):
+                    raise FrameError(f"not a stream id: {key[:80]!r}")
+                since[key] = _nonneg_int(seq, f'"since" of {key}', 2**53)
+        return Subscribe(streams=streams, tail=tail, since=since)
+    if kind == "unsubscribe":
+        return Unsubscribe(streams=_stream_list(obj.get("streams")))
+    if isinstance(kind, str):
+        raise FrameError(f"unknown frame type: {kind[:40]!r}")
+    raise FrameError('a frame needs a "type"')

@@ -1,0 +1,119 @@
+"""One running tailcast server: hub + registry + sources + web app, and their lifecycle.
+
+Shutdown order (:meth:`Server.stop`), written down because it matters:
+
+1. stop accepting connections;
+2. close every client: WebSockets get close code 1001, SSE streams end
+   (bounded wait, :data:`tailcast.web.app.CLOSE_TIMEOUT`);
+3. cancel the source tasks and await each source's ``close()`` (processes get
+   SIGTERM, a grace period, then SIGKILL), bounded by :data:`SOURCE_CLOSE_TIMEOUT`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+from typing import Any
+
+from aiohttp import web
+
+from tailcast.config import Config
+from tailcast.hub import Hub
+from tailcast.registry import Registry
+from tailcast.sources import build_source
+from tailcast.sources.base import Source
+from tailcast.web.app import make_app
+
+__all__ = ["SOURCE_CLOSE_TIMEOUT", "Server"]
+
+log = logging.getLogger("tailcast.server")
+
+SOURCE_CLOSE_TIMEOUT = 8.0
+
+
+class Server:
+    """Build with a :class:`Config`; ``await start()``, then ``await stop()``."""
+
+    def __init__(self, config: Config, sources: list[Source] | None = None) -> None:
+        self.config = config
+        self.hub = Hub(config.history)
+        self.registry = Registry(
+            self.hub, max_clients=config.max_clients, queue_bytes=config.queue_bytes
+        )
+        # Building sources creates their streams and may raise ConfigError:
+        # that happens before anything listens.
+        self.sources: list[Source] = (
+            sources
+            if sources is not None
+            else [build_source(spec, self.hub, config) for spec in config.sources]
+        )
+        self.app = make_app(config, self.hub, self.registry)
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.port = 0
+        self.url = ""
+
+    async def start(self) -> str:
+        """Listen, start the sources; return the URL."""
+        config = self.config
+        ssl_context = None
+        if config.tls_cert and config.tls_key:
+            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=2.0
+        )
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner, config.host, config.port, ssl_context=ssl_context, reuse_address=True
+        )
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else config.port
+        host = config.host
+        if sockets and sockets[0].family == socket.AF_INET6:
+            host = f"[{host}]"
+        self.url = f"{config.scheme}://{host}:{self.port}{config.base_path}"
+        for source in self.sources:
+            task = asyncio.create_task(self._run_source(source), name=f"source:{source.spec.raw}")
+            self._tasks.append(task)
+        return self.url
+
+    async def _run_source(self, source: Source) -> None:
+        try:
+            await source.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A source's own errors are states; reaching here is a bug. Keep serving.
+            log.exception("source %s crashed", source.spec.raw)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            # Stops listening, closes WebSockets with 1001 (on_shutdown), ends SSE.
+            await self._runner.cleanup()
+            self._runner = None
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.sources:
+            done = await asyncio.wait(
+                [asyncio.ensure_future(s.close()) for s in self.sources],
+                timeout=SOURCE_CLOSE_TIMEOUT,
+            )
+            if done[1]:
+                log.warning("%d source(s) did not close in time", len(done[1]))
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "hub": self.hub.statistics(),
+            "registry": self.registry.statistics(),
+            "sources": [s.statistics() for s in self.sources],
+        }

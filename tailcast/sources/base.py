@@ -1,0 +1,110 @@
+"""The source interface, and :class:`LinePump`, the bytes-to-hub glue all sources share.
+
+A source is created with its :class:`~tailcast.config.SourceSpec`, the hub and
+the config; its constructor creates the stream(s) it knows of up front (a glob
+or ``docker:*`` adds more later). The server then runs :meth:`Source.run` as a
+task it owns:
+
+- ``run`` returns only when the source is finished for good (stdin at EOF);
+  expected errors (a missing file, a daemon down) become a visible stream
+  state and are retried by the source itself, with backoff;
+- the server cancels the task at shutdown and then awaits :meth:`Source.close`,
+  which must release everything (child processes included) within a few
+  seconds. ``CancelledError`` is caught only to clean up, then re-raised.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from tailcast.protocol.lines import LineSplitter
+
+if TYPE_CHECKING:
+    from tailcast.config import Config, SourceSpec
+    from tailcast.hub import Hub, Stream
+
+__all__ = ["DEFAULT_FLUSH_DELAY", "LinePump", "Source"]
+
+# How long a partial line (no newline yet) waits before it is shown anyway.
+DEFAULT_FLUSH_DELAY = 0.25
+
+
+class Source(abc.ABC):
+    """One configured source; see the module docstring for its contract."""
+
+    def __init__(self, spec: SourceSpec, hub: Hub, config: Config) -> None:
+        self.spec = spec
+        self.hub = hub
+        self.config = config
+
+    @abc.abstractmethod
+    async def run(self) -> None:
+        """Read and publish until finished or cancelled."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Release what :meth:`run` left behind after it was cancelled."""
+
+    def statistics(self) -> dict[str, Any]:
+        return {"kind": self.spec.kind}
+
+
+class LinePump:
+    """Bytes from one fd of one stream -> line pieces -> hub, with the partial-line flush.
+
+    ``feed`` publishes every complete line at once (all lines of one read in
+    one batch); a partial line is published after ``flush_delay`` seconds of
+    quiet and continued later as a ``cont`` piece.
+    """
+
+    def __init__(
+        self,
+        hub: Hub,
+        stream: Stream,
+        *,
+        max_line: int,
+        fd: str | None = None,
+        flush_delay: float = DEFAULT_FLUSH_DELAY,
+    ) -> None:
+        self.hub = hub
+        self.stream = stream
+        self.fd = fd
+        self.flush_delay = flush_delay
+        self.splitter = LineSplitter(max_line)
+        self._timer: asyncio.TimerHandle | None = None
+
+    def feed(self, data: bytes, ts: float | None = None) -> None:
+        pieces = self.splitter.feed(data)
+        if pieces:
+            self.hub.publish(self.stream, pieces, fd=self.fd, ts=ts)
+        self._arm()
+
+    def flush(self) -> None:
+        """Publish the partial line now."""
+        self._cancel()
+        pieces = self.splitter.flush()
+        if pieces:
+            self.hub.publish(self.stream, pieces, fd=self.fd)
+
+    def feed_eof(self) -> None:
+        self._cancel()
+        pieces = self.splitter.feed_eof()
+        if pieces:
+            self.hub.publish(self.stream, pieces, fd=self.fd)
+
+    def reset(self) -> None:
+        """Forget a partial line (the file it came from was truncated or replaced)."""
+        self.feed_eof()
+        self.splitter = LineSplitter(self.splitter.max_line)
+
+    def _arm(self) -> None:
+        self._cancel()
+        if self.splitter.pending:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self.flush_delay, self.flush)
+
+    def _cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

@@ -1,0 +1,219 @@
+"""``tailcast watch URL``: a terminal client of protocol v1.
+
+Prints every line as it arrives (to a terminal or a pipe), prefixed with its
+stream id when several streams are followed; stderr lines are marked
+``[ID:err]``. Pieces of a split line that arrive together are joined; a
+partial line's later continuation is printed on a line of its own. After a
+dropped connection it reconnects with backoff (0.5 s doubling to 30 s) and
+resumes with ``since``, so nothing is printed twice or skipped; a stream
+whose epoch changed (the server restarted) starts over from its backlog, with
+a note on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+
+from tailcast.errors import ConfigError
+
+__all__ = ["Watcher", "watch_main", "ws_url"]
+
+BACKOFF_START = 0.5
+BACKOFF_MAX = 30.0
+
+
+class Fatal(Exception):
+    """The server said something a retry will not fix (4001, 4004)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def ws_url(url: str) -> str:
+    """``http://host:port/base/`` (or ws://...) -> ``ws://host:port/base/ws``."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
+    if scheme is None or not parts.netloc:
+        raise ConfigError(f"URL: {url!r} is not an http(s):// or ws(s):// URL")
+    path = parts.path or "/"
+    if not path.endswith("/ws"):
+        path = path.rstrip("/") + "/ws"
+    return urlunsplit((scheme, parts.netloc, path, "", ""))
+
+
+@dataclass
+class Watcher:
+    url: str
+    streams: list[str] | None
+    tail: int
+    token: str | None = None
+    prefix: bool = True
+    out: IO[str] = field(default_factory=lambda: sys.stdout)
+    err: IO[str] = field(default_factory=lambda: sys.stderr)
+    positions: dict[str, int] = field(default_factory=dict)
+    epochs: dict[str, str] = field(default_factory=dict)
+    _open_line: str | None = None  # stream whose last piece has no newline yet
+    _many: bool = False
+
+    async def run(self) -> int:
+        delay = BACKOFF_START
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        async with aiohttp.ClientSession(headers=headers) as session:
+            while True:
+                try:
+                    await self._connect(session)
+                    delay = BACKOFF_START
+                except Fatal as exc:
+                    self._end_line()
+                    self.err.write(f"tailcast watch: {exc}\n")
+                    return exc.status
+                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                    self._end_line()
+                    self.err.write(
+                        f"tailcast watch: {type(exc).__name__}: {exc}; retrying in {delay:g}s\n"
+                    )
+                self.err.flush()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+
+    async def _connect(self, session: aiohttp.ClientSession) -> None:
+        async with session.ws_connect(
+            self.url, protocols=("tailcast.v1",), heartbeat=30, max_msg_size=0, autoping=True
+        ) as ws:
+            got_hello = False
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                frame = json.loads(msg.data)
+                kind = frame.get("type")
+                if kind == "hello":
+                    got_hello = True
+                    await ws.send_str(json.dumps(self._subscription(frame["streams"])))
+                elif kind == "lines":
+                    self._lines(frame["stream"], frame["lines"])
+                elif kind == "gap":
+                    self._end_line()
+                    self.err.write(
+                        f"tailcast watch: {frame['stream']}: lines "
+                        f"{frame['from']}..{frame['to']} skipped\n"
+                    )
+                    self.positions[frame["stream"]] = max(
+                        self.positions.get(frame["stream"], 0), frame["to"]
+                    )
+                elif kind == "status":
+                    self._status(frame)
+                elif kind == "streams":
+                    for info in frame["streams"]:
+                        self.epochs.setdefault(info["id"], info["epoch"])
+                elif kind == "error":
+                    self.err.write(f"tailcast watch: server says: {frame.get('message')}\n")
+                self.out.flush()
+            code = ws.close_code
+            if code == 4001:
+                raise Fatal("not authenticated (set TAILCAST_TOKEN or --token)", 3)
+            if code == 4004:
+                reason = ws.extra.get("reason") if hasattr(ws, "extra") else None
+                raise Fatal(f"unknown stream ({reason or 'check --stream'})", 2)
+            if not got_hello and ws.exception() is not None:
+                raise aiohttp.ClientError(str(ws.exception()))
+            raise aiohttp.ClientError(f"connection closed (code {code})")
+
+    def _subscription(self, infos: list[dict[str, Any]]) -> dict[str, Any]:
+        wanted = self.streams or ["*"]
+        known = {i["id"]: i for i in infos}
+        since: dict[str, int] = {}
+        for sid, info in known.items():
+            if self.streams and sid not in self.streams:
+                continue
+            if sid in self.epochs and self.epochs[sid] != info["epoch"]:
+                self._end_line()
+                self.err.write(
+                    f"tailcast watch: {sid}: the server restarted; starting over from its backlog\n"
+                )
+                self.positions.pop(sid, None)
+            self.epochs[sid] = info["epoch"]
+            if sid in self.positions:
+                since[sid] = self.positions[sid]
+        several = len(self.streams) > 1 if self.streams else len(known) != 1
+        self._many = self.prefix and several
+        frame: dict[str, Any] = {"type": "subscribe", "streams": wanted, "tail": self.tail}
+        if since:
+            frame["since"] = since
+        return frame
+
+    def _lines(self, sid: str, lines: list[dict[str, Any]]) -> None:
+        pos = self.positions.get(sid, 0)
+        for line in lines:
+            if line["seq"] <= pos:
+                continue  # never print a line twice
+            pos = line["seq"]
+            if line.get("cont") and self._open_line == sid:
+                self.out.write(line["text"])
+            else:
+                self._end_line()
+                self.out.write(self._prefix(sid, line.get("fd")) + line["text"])
+            self._open_line = sid
+        self.positions[sid] = pos
+        # End the line with the batch: a later cont piece (a partial line
+        # flushed by the server) starts a new output line rather than holding
+        # this one back from a pipe.
+        self._end_line()
+
+    def _prefix(self, sid: str, fd: str | None) -> str:
+        if fd == "err":
+            return f"[{sid}:err] " if self._many else "[err] "
+        return f"[{sid}] " if self._many else ""
+
+    def _status(self, frame: dict[str, Any]) -> None:
+        state = frame.get("state")
+        detail = ""
+        if frame.get("event"):
+            detail = f" ({frame['event']})"
+        elif state == "exited" and "exit_code" in frame:
+            detail = f" (exit code {frame['exit_code']})"
+        elif state == "error" and frame.get("message"):
+            detail = f": {frame['message']}"
+        self._end_line()
+        self.err.write(f"tailcast watch: {frame.get('stream')} is {state}{detail}\n")
+        self.err.flush()
+
+    def _end_line(self) -> None:
+        if self._open_line is not None:
+            self.out.write("\n")
+            self.out.flush()
+            self._open_line = None
+
+
+def watch_main(ns: argparse.Namespace) -> int:
+    try:
+        tail = int(ns.tail)
+        if tail < 0:
+            raise ValueError
+    except ValueError:
+        print(
+            f"tailcast: --tail: expected a whole number of 0 or more, got {ns.tail!r}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        url = ws_url(ns.url)
+    except ConfigError as exc:
+        print(f"tailcast: {exc}", file=sys.stderr)
+        return 2
+    token = ns.token or os.environ.get("TAILCAST_TOKEN") or None
+    watcher = Watcher(url, ns.stream, tail, token=token, prefix=not ns.no_prefix)
+    try:
+        return asyncio.run(watcher.run())
+    except KeyboardInterrupt:
+        watcher._end_line()
+        return 130

@@ -1,0 +1,103 @@
+"""``GET /api/streams/ID/events``: one stream as Server-Sent Events.
+
+Frames are the same JSON objects as on the WebSocket, one per event:
+``event: lines`` (``id:`` = the last seq in it), ``event: gap`` (``id:`` = its
+``to``), ``event: status`` (no id). A reconnecting ``EventSource`` sends
+``Last-Event-ID`` and resumes right after it, with a ``gap`` first if lines
+have left history. ``?tail=N`` sets the first backlog. Idle connections get a
+comment every 15 s so that proxies keep them open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiohttp import web
+
+from tailcast.errors import UnknownStream
+from tailcast.protocol import wire
+from tailcast.registry import Outgoing, TooManyClients
+from tailcast.web.app import CONFIG, HUB, REGISTRY, json_error
+from tailcast.web.auth import origin_allowed
+
+__all__ = ["events_handler", "format_event"]
+
+KEEPALIVE_SECONDS = 15.0
+
+
+def format_event(item: Outgoing) -> bytes | None:
+    """One queue item as an SSE event (``None``: not part of a single-stream feed)."""
+    if item.kind == "lines":
+        head = f"id: {item.last}\nevent: lines\ndata: ".encode()
+    elif item.kind == "gap":
+        head = f"id: {item.last}\nevent: gap\ndata: ".encode()
+    elif item.kind == "status":
+        head = b"event: status\ndata: "
+    else:
+        return None
+    return head + item.payload + b"\n\n"
+
+
+def _int_param(value: str, name: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 2**53:
+        raise web.HTTPBadRequest(text=f"{name} must be a whole number of 0 or more")
+    return number
+
+
+async def events_handler(request: web.Request) -> web.StreamResponse:
+    config = request.app[CONFIG]
+    registry = request.app[REGISTRY]
+    if not origin_allowed(request, config.allow_origin):
+        return json_error(403, "origin not allowed")
+    stream_id = request.match_info["id"]
+    try:
+        stream = request.app[HUB].get(stream_id)
+    except UnknownStream as exc:
+        return json_error(404, str(exc))
+    since: dict[str, int] | None = None
+    last_id = request.headers.get("Last-Event-ID")
+    if last_id is not None and last_id.strip():
+        since = {stream.id: _int_param(last_id.strip(), "Last-Event-ID")}
+    tail = _int_param(request.query["tail"], "tail") if "tail" in request.query else None
+    if tail is not None and tail > wire.MAX_TAIL:
+        raise web.HTTPBadRequest(text=f"tail must be at most {wire.MAX_TAIL}")
+    try:
+        client = registry.connect(request.remote or "")
+    except TooManyClients as exc:
+        return json_error(503, str(exc), **{"Retry-After": "5"})
+    try:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",  # nginx: do not buffer the stream
+            }
+        )
+        await response.prepare(request)
+        registry.subscribe(client, [stream.id], tail=tail, since=since)
+        await response.write(b"retry: 1000\n\n")
+        while True:
+            try:
+                batch = await asyncio.wait_for(client.next_batch(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                await response.write(b": keepalive\n\n")
+                continue
+            if not batch:
+                break
+            for item in batch:
+                event = format_event(item)
+                if event is not None:
+                    await response.write(event)
+                    registry.sent(client, item)
+        with contextlib.suppress(ConnectionError):
+            await response.write_eof()
+        return response
+    except ConnectionError:
+        return web.Response(status=499)  # the client went away; nobody reads this
+    finally:
+        registry.disconnect(client)

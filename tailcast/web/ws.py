@@ -1,0 +1,143 @@
+"""``GET /ws``: protocol v1 over WebSocket.
+
+One connection = one :class:`~tailcast.registry.Client`. Two tasks serve it:
+this handler reads client frames, and a sender task drains the client's queue
+into the socket. Only the sender writes line data, so a slow socket only ever
+slows its own sender; the registry sees that as a full queue and sends a gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from tailcast.errors import FrameError
+from tailcast.protocol import wire
+from tailcast.registry import Client, Outgoing, Registry, TooManyClients
+from tailcast.web.app import AUTH, CONFIG, HUB, REGISTRY, SERVER_NAME, WEBSOCKETS, json_error
+from tailcast.web.auth import origin_allowed
+
+__all__ = ["CLOSE_NOT_AUTHENTICATED", "CLOSE_UNKNOWN_STREAM", "websocket_handler"]
+
+log = logging.getLogger("tailcast.ws")
+
+CLOSE_NOT_AUTHENTICATED = 4001
+CLOSE_UNKNOWN_STREAM = 4004
+
+
+def _query_subscription(request: web.Request) -> tuple[list[str], int | None]:
+    """``?streams=ID,ID&tail=N`` for clients that only listen."""
+    raw = request.query.get("streams")
+    if raw is None:
+        return [], None
+    streams = [s.strip() for s in raw.split(",") if s.strip()]
+    for stream_id in streams:
+        if stream_id != wire.ALL and not wire.STREAM_ID_RE.match(stream_id):
+            raise web.HTTPBadRequest(text=f"not a stream id: {stream_id[:80]!r}")
+    tail = None
+    if "tail" in request.query:
+        try:
+            tail = int(request.query["tail"])
+        except ValueError:
+            tail = -1
+        if not 0 <= tail <= wire.MAX_TAIL:
+            raise web.HTTPBadRequest(text=f"tail must be a whole number from 0 to {wire.MAX_TAIL}")
+    return streams, tail
+
+
+async def _sender(ws: web.WebSocketResponse, client: Client, registry: Registry) -> None:
+    """Drain the client's queue into the socket until the client is closed."""
+    while True:
+        batch = await client.next_batch()
+        if not batch:
+            break
+        for item in batch:
+            await ws.send_frame(item.payload, WSMsgType.TEXT)
+            registry.sent(client, item)
+    if client.close_reason and client.close_reason.startswith("too slow"):
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too slow")
+
+
+async def websocket_handler(request: web.Request) -> web.StreamResponse:
+    config = request.app[CONFIG]
+    registry = request.app[REGISTRY]
+    hub = request.app[HUB]
+    if not origin_allowed(request, config.allow_origin):
+        return json_error(403, "origin not allowed")
+    streams, tail = _query_subscription(request)
+    try:
+        client = registry.connect(request.remote or "")
+    except TooManyClients as exc:
+        return json_error(503, str(exc), **{"Retry-After": "5"})
+    ws = web.WebSocketResponse(
+        protocols=(wire.SUBPROTOCOL,),
+        heartbeat=config.heartbeat,
+        max_msg_size=config.max_frame,
+        compress=False,  # per-client compression would undo "encode once"
+    )
+    try:
+        await ws.prepare(request)
+        if not request.app[AUTH].request_ok(request):
+            await ws.close(code=CLOSE_NOT_AUTHENTICATED, message=b"not authenticated")
+            return ws
+        request.app[WEBSOCKETS].add(ws)
+        # Hello and the URL subscription in one step (no await between): the
+        # hello's last_seq is exactly where live delivery starts.
+        hello = wire.hello_frame(SERVER_NAME, hub.infos())
+        unknown = registry.subscribe(client, streams, tail=tail) if streams else []
+        await ws.send_frame(hello, WSMsgType.TEXT)
+        if unknown:
+            await ws.close(
+                code=CLOSE_UNKNOWN_STREAM, message=f"unknown stream: {unknown[0]}"[:120].encode()
+            )
+            return ws
+        sender = asyncio.create_task(_sender(ws, client, registry))
+        try:
+            await _reader(ws, client, registry)
+        finally:
+            client.close()
+            sender.cancel()
+            try:
+                await sender
+            except (asyncio.CancelledError, ConnectionError):
+                pass
+            except Exception:
+                log.exception("websocket sender for %s failed", client.peer)
+        return ws
+    finally:
+        request.app[WEBSOCKETS].discard(ws)
+        registry.disconnect(client)
+
+
+async def _reader(ws: web.WebSocketResponse, client: Client, registry: Registry) -> None:
+    async for msg in ws:
+        if msg.type == WSMsgType.TEXT:
+            try:
+                frame = wire.parse_client_frame(msg.data)
+            except FrameError as exc:
+                client_error(client, str(exc))
+                continue
+            if isinstance(frame, wire.Subscribe):
+                since = dict(frame.since) if frame.since is not None else None
+                unknown = registry.subscribe(client, frame.streams, tail=frame.tail, since=since)
+                if unknown:
+                    await ws.close(
+                        code=CLOSE_UNKNOWN_STREAM,
+                        message=f"unknown stream: {unknown[0]}"[:120].encode(),
+                    )
+                    return
+            else:
+                registry.unsubscribe(client, frame.streams)
+        elif msg.type == WSMsgType.BINARY:
+            client_error(client, "binary frames are not part of protocol v1; send JSON text")
+        elif msg.type == WSMsgType.ERROR:
+            # aiohttp has already closed the socket (1009 for a frame too large).
+            log.info("websocket %s closed: %s", client.peer, ws.exception())
+            return
+
+
+def client_error(client: Client, message: str) -> None:
+    """Queue an ``error`` frame (through the queue, so it keeps its place among lines)."""
+    client._put(Outgoing("error", None, 0, 0, wire.error_frame(message)))
