@@ -6,7 +6,7 @@ gives back :class:`Piece` objects:
 - lines end at ``\\n``; a ``\\r`` right before it is dropped (CRLF). A lone
   ``\\r`` inside a line (progress output) is kept: the viewer shows the last
   segment;
-- text is UTF-8 with invalid bytes replaced by U+FFFD. Bytes are only decoded
+- text is UTF-8 with each invalid byte replaced by U+FFFD. Bytes are only decoded
   once a piece is cut, and pieces are cut on character boundaries, so a
   multibyte character split across two reads stays whole;
 - a line longer than ``max_line`` bytes is cut into pieces of at most
@@ -22,6 +22,7 @@ more than ``max_line`` bytes plus one read.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = ["DEFAULT_MAX_LINE", "LineSplitter", "Piece", "utf8_boundary"]
@@ -73,8 +74,9 @@ def _incomplete_tail(data: bytes | bytearray) -> int:
     return 0
 
 
-def _decode(data: bytes | bytearray) -> str:
-    return bytes(data).decode("utf-8", errors="replace")
+# surrogateescape turns each invalid byte into one of these; they become U+FFFD.
+_INVALID = re.compile("[\udc80-\udcff]")
+_REPLACE_INVALID = {cp: "\ufffd" for cp in range(0xDC80, 0xDD00)}
 
 
 class LineSplitter:
@@ -115,8 +117,8 @@ class LineSplitter:
         # A line still longer than max_line without its newline: cut it now so
         # the buffer stays bounded. The same cut points as a whole-line split.
         while len(buf) > self.max_line:
-            cut = utf8_boundary(buf, self.max_line)
-            out.append(Piece(_decode(buf[:cut]), self._cont))
+            cut, text = self._take(buf, 0, len(buf))
+            out.append(Piece(text, self._cont))
             self._cont = True
             del buf[:cut]
         return out
@@ -134,10 +136,14 @@ class LineSplitter:
             end -= 1
         if end <= 0:
             return []
-        piece = Piece(_decode(buf[:end]), self._cont)
-        self._cont = True
+        out: list[Piece] = []
+        start = 0
+        while start < end:
+            start, text = self._take(buf, start, end)
+            out.append(Piece(text, self._cont))
+            self._cont = True
         del buf[:end]
-        return [piece]
+        return out
 
     def feed_eof(self) -> list[Piece]:
         """The input ended: whatever is left is the last line."""
@@ -159,11 +165,46 @@ class LineSplitter:
                 out.append(Piece(""))
             self._cont = False
             return
-        limit = self.max_line
-        while end - start > limit:
-            cut = utf8_boundary(buf, start + limit, start)
-            out.append(Piece(_decode(buf[start:cut]), self._cont))
+        while True:
+            cut, text = self._take(buf, start, end)
+            out.append(Piece(text, self._cont))
+            if cut >= end:
+                break
             self._cont = True
             start = cut
-        out.append(Piece(_decode(buf[start:end]), self._cont))
         self._cont = False
+
+    def _take(self, buf: bytearray, start: int, end: int) -> tuple[int, str]:
+        """The next piece of ``buf[start:end]``: where it ends, and its text.
+
+        The cut depends only on the bytes from ``start`` to ``start +
+        max_line`` (inclusive), so a line cut while it is still arriving gets
+        the same pieces as one that arrived whole.
+        """
+        limit = self.max_line
+        cut = end if end - start <= limit else utf8_boundary(buf, start + limit, start)
+        chunk = buf[start:cut]
+        try:
+            return cut, chunk.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        # Invalid bytes: each becomes U+FFFD, three bytes on the wire for one
+        # read, so the piece may have to end earlier to fit max_line. With
+        # surrogateescape every invalid byte is one character, so the bytes
+        # behind each character are known and the piece is trimmed by whole
+        # characters (never inside a valid one).
+        text = chunk.decode("utf-8", "surrogateescape")
+        nbytes = cut - start
+        size = nbytes + 2 * len(_INVALID.findall(text))
+        keep = len(text)
+        while size > limit:
+            keep -= 1
+            ch = text[keep]
+            if "\udc80" <= ch <= "\udcff":
+                size -= 3
+                nbytes -= 1
+            else:
+                width = len(ch.encode("utf-8"))
+                size -= width
+                nbytes -= width
+        return start + nbytes, text[:keep].translate(_REPLACE_INVALID)

@@ -136,6 +136,9 @@ def parse_client_frame(text: str | bytes) -> Subscribe | Unsubscribe:
         obj = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise FrameError(f"not JSON: {exc}") from None
+    except RecursionError:
+        # "[[[[..." a few thousand deep fits in one frame and exhausts the stack.
+        raise FrameError("not JSON: nested too deeply") from None
     if not isinstance(obj, dict):
         raise FrameError("a frame must be a JSON object")
     kind = obj.get("type")
