@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -100,6 +101,9 @@ class _Run:
         self.child = child
         self.transports: list[asyncio.ReadTransport] = []
         self.readers: list[_Reader] = []
+        # Output fds not yet handed to a transport (closed by _collect if we
+        # were cancelled before attaching them).
+        self.loose_fds = [fd for _, fd in child.outputs]
         self.collected = False
 
 
@@ -227,6 +231,7 @@ class ProcessSource(Source):
         )
         reader = _Reader(self, label, pump)
         loop = asyncio.get_running_loop()
+        run.loose_fds.remove(fd)
         transport, _ = await loop.connect_read_pipe(lambda: reader, spawn.fd_file(fd))
         if self._paused:
             transport.pause_reading()
@@ -237,13 +242,17 @@ class ProcessSource(Source):
         """After the group is gone: read to end of file, then report the exit."""
         if run.collected:
             return
-        run.collected = True
         self._cancel_kill_timer()
         pending = [r.done for r in run.readers if not r.done.done()]
         if pending:
             _, late = await asyncio.wait(pending, timeout=EOF_WAIT)
             if late:
                 log.warning("%s: output still held open by an escaped process", self.spec.raw)
+        # No await from here on: cancelled above, close() runs all of this again.
+        run.collected = True
+        for fd in run.loose_fds:
+            os.close(fd)
+        run.loose_fds.clear()
         for transport in run.transports:
             transport.close()
         for reader in run.readers:
