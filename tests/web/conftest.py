@@ -1,0 +1,43 @@
+"""Fixtures for the web tests: a real server on loopback whose streams the test feeds.
+
+The streams are real hub streams; the test publishes into them through the
+hub exactly as a source does (``Hub.publish``), so every line's path through
+registry, queues and sockets is the production one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tailcast.hub import Hub, Stream
+from tailcast.protocol.lines import Piece
+from tests.conftest import ServerHarness, make_config
+
+Serve = Callable[..., Any]
+
+
+def line_text(seq: int) -> str:
+    return f"line {seq:06d}"
+
+
+def publish(hub: Hub, stream: Stream, count: int, *, fd: str | None = None) -> int:
+    """Publish ``count`` lines whose text says their seq; return the last seq."""
+    start = stream.last_seq + 1
+    hub.publish(stream, [Piece(line_text(n)) for n in range(start, start + count)], fd=fd)
+    return stream.last_seq
+
+
+@pytest.fixture
+def serve(start_server: Callable[..., Any]) -> Serve:
+    """``h = await serve(token=..., ...)``: a server with streams ``app`` and ``other``."""
+
+    async def start(**overrides: Any) -> ServerHarness:
+        h: ServerHarness = await start_server(make_config(**overrides), sources=[])
+        h.hub.add_stream("app", "stdin")
+        h.hub.add_stream("other", "process", argv=["true"])
+        return h
+
+    return start
