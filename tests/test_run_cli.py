@@ -119,3 +119,26 @@ def test_sigterm_ends_the_command_and_its_group(tmp_path: Path) -> None:
         assert all(os.path.exists(f"/proc/{p}") for p in pids)
         assert proc.stop(signal.SIGTERM) == 128 + signal.SIGTERM
         poll(lambda: not any(os.path.exists(f"/proc/{p}") for p in pids))
+
+
+async def test_a_slow_terminal_holds_the_command_back_but_not_the_server() -> None:
+    lines = 2_000_000  # 20 MB: far more than the pipes and the echo queue hold
+    code = (
+        "import sys\n"
+        f"for start in range(0, {lines}, 10000):\n"
+        "    batch = range(start, start + 10000)\n"
+        "    sys.stdout.buffer.write(b''.join(b'%09d\\n' % i for i in batch))\n"
+    )
+    with run_tailcast("run", "--port", "0", "--name", "big", "--", PY, "-c", code) as proc:
+        assert proc.popen.stdout is not None
+        async with aiohttp.ClientSession() as session:
+            # Nobody reads our stdout yet: the command must wait, the server must not.
+            async with session.get(proc.url + "healthz") as resp:
+                assert resp.status == 200
+            async with session.get(proc.url + "api/streams") as resp:
+                info = (await resp.json())["streams"][0]
+            assert info["state"] == "live"
+            assert info["last_seq"] < lines
+        echoed = await asyncio.to_thread(proc.popen.stdout.read)
+        assert proc.popen.wait(TIMEOUT) == 0
+    assert echoed == b"".join(b"%09d\n" % i for i in range(lines))

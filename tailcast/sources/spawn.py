@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 __all__ = [
+    "PRIVATE_ENV",
     "PTY_SIZE",
     "UNBUFFERED_ENV",
     "Child",
@@ -48,6 +49,8 @@ UNBUFFERED_ENV: Mapping[str, str] = {
     "PYTHONUNBUFFERED": "1",  # CPython: unbuffered stdout/stderr
     "GIT_FLUSH": "1",  # git: flush after each record
 }
+# Our variables that a child never sees (a source's own env may still set them).
+PRIVATE_ENV = frozenset({"TAILCAST_TOKEN"})
 # rows, columns of the pseudo-terminal: wide enough for build tools' progress bars.
 PTY_SIZE = (50, 160)
 # How often end_group looks whether the group is empty yet.
@@ -74,8 +77,13 @@ class Child:
 
 
 def child_env(extra: Mapping[str, str], *, pty: bool) -> dict[str, str]:
-    """The child's environment: ours, the unbuffered switches, then the source's own."""
-    env = {**os.environ, **UNBUFFERED_ENV}
+    """The child's environment: ours, the unbuffered switches, then the source's own.
+
+    Our own secret is not passed on: a build that prints its environment must
+    not publish the token that guards the page it is shown on.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
+    env.update(UNBUFFERED_ENV)
     if pty:
         # A terminal without TERM makes many tools fall back to no colour.
         if env.get("TERM", "dumb") == "dumb":

@@ -266,23 +266,30 @@ async def test_missing_or_not_executable_command_is_an_error_and_others_keep_ser
         assert resp.status == 200
 
 
-async def test_cwd_and_env_from_the_config_file(tmp_path: Path) -> None:
+async def test_cwd_and_env_from_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     workdir = tmp_path / "work"
     workdir.mkdir()
-    code = "import os; print(os.getcwd()); print(os.environ['GREETING'])"
+    # The server's own secret stays with the server.
+    monkeypatch.setenv("TAILCAST_TOKEN", "s3cret")
+    code = (
+        "import os; print(os.getcwd()); print(os.environ['GREETING'])\n"
+        "print(os.environ.get('TAILCAST_TOKEN', 'no token'), os.environ['PYTHONUNBUFFERED'])"
+    )
     toml = tmp_path / "tailcast.toml"
     toml.write_text(
         "[[source]]\n"
         f"name = 'build'\ncmd = [{sys.executable!r}, '-c', {code!r}]\n"
         f"cwd = {str(workdir)!r}\nenv = {{ GREETING = 'hello' }}\n"
     )
-    config = build_config({"host": "127.0.0.1", "port": 0}, [], config_file=str(toml))
+    config = build_config({"host": "127.0.0.1", "port": 0}, [], config_file=str(toml), environ={})
     server = Server(config)  # the ordinary path: build_source picks ProcessSource
     await server.start()
     try:
         stream = server.hub.get("build")
         await wait_state(stream, "exited")
-        assert [x["text"] for x in lines_of(stream)] == [str(workdir), "hello"]
+        assert [x["text"] for x in lines_of(stream)] == [str(workdir), "hello", "no token 1"]
     finally:
         await server.stop()
 
@@ -432,3 +439,17 @@ async def test_statistics_count_bytes(
     assert stats["bytes_read"] == (5000 if pty else 4000)
     assert stats["starts"] == 1
     assert len(lines_of(h.stream())) == 1000
+
+
+async def test_stop_during_the_backoff_cancels_the_restart(
+    launch: Callable[..., Awaitable[Launched]],
+) -> None:
+    h = await launch(child("sys.exit(1)"), restart="always", backoff=30.0)
+    source = h.sources[0]
+    await wait_state(h.stream(), "exited")
+    assert not source.finished.is_set()  # waiting out the backoff
+    await source.stop()
+    await apoll(source.finished.is_set)
+    assert source.starts == 1
+    await source.restart()  # a control restart starts it at once, backoff or not
+    await apoll(lambda: source.starts == 2)
