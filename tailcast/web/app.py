@@ -1,11 +1,11 @@
 """The aiohttp application: routes, middlewares, static viewer, metrics, shutdown.
 
-Middlewares, outermost first:
+Security headers go on every response through ``on_response_prepare`` (no
+inline script, no framing, no sniffing, no referrer). Middlewares, outermost
+first:
 
 1. ``errors``: every error answer is JSON ``{"error": TEXT}`` with its status;
-2. ``headers``: security headers on every response (no inline script, no
-   framing, no sniffing, no referrer);
-3. ``auth``: with a token configured, everything but ``/healthz``, the login
+2. ``auth``: with a token configured, everything but ``/healthz``, the login
    route and the viewer's static files (which hold no log data: the viewer
    must load to show its login form) needs credentials.
 """
@@ -93,16 +93,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         )
 
 
-@web.middleware
-async def headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        exc.headers.update(SECURITY_HEADERS)
-        raise
-    if not response.prepared:
-        response.headers.update(SECURITY_HEADERS)
-    return response
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response, errors and streams included (a middleware misses those
+    built by the error middleware or prepared inside a handler)."""
+    response.headers.update(SECURITY_HEADERS)
 
 
 def _open_paths(base: str) -> tuple[set[str], str]:
@@ -228,7 +222,7 @@ def make_app(config: Config, hub: Hub, registry: Registry) -> web.Application:
 
     base = config.base_path
     app = web.Application(
-        middlewares=[errors_middleware, headers_middleware, make_auth_middleware(base)],
+        middlewares=[errors_middleware, make_auth_middleware(base)],
         client_max_size=64 * 1024,
         handler_args={"max_field_size": 16 * 1024},
     )
@@ -256,5 +250,6 @@ def make_app(config: Config, hub: Hub, registry: Registry) -> web.Application:
     r.add_post(base + "api/streams/{id}/restart", api.stream_restart)
     r.add_post(base + "api/streams/{id}/stop", api.stream_stop)
     r.add_static(base + "static/", static_dir(), show_index=False, follow_symlinks=False)
+    app.on_response_prepare.append(_security_headers)
     app.on_shutdown.append(_close_websockets)
     return app

@@ -1,0 +1,215 @@
+"""The JSON HTTP routes: streams, history pages, control, stats, errors, headers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+import yarl
+
+from tailcast.protocol.lines import Piece
+from tests.web.conftest import Serve, line_text, publish
+
+
+async def get_json(session: aiohttp.ClientSession, url: str, status: int = 200) -> Any:
+    async with session.get(url) as response:
+        assert response.status == status, await response.text()
+        assert response.content_type == "application/json"
+        return await response.json()
+
+
+async def test_list_streams(serve: Serve, session: aiohttp.ClientSession) -> None:
+    h = await serve()
+    publish(h.hub, h.hub.streams["app"], 2)
+    body = await get_json(session, h.url + "api/streams")
+    assert body == {"streams": h.hub.infos()}
+    app = body["streams"][0]
+    assert (app["id"], app["kind"], app["first_seq"], app["last_seq"]) == ("app", "stdin", 1, 2)
+
+
+async def test_lines_page_forward_with_since_and_limit(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    h = await serve()
+    app = h.hub.streams["app"]
+    publish(h.hub, app, 25)
+    seqs: list[int] = []
+    since = 0
+    while True:
+        page = await get_json(session, h.url + f"api/streams/app/lines?since={since}&limit=10")
+        assert page["stream"] == "app"
+        assert page["epoch"] == app.epoch
+        assert (page["first_seq"], page["last_seq"]) == (1, 25)
+        if not page["lines"]:
+            break
+        assert len(page["lines"]) <= 10
+        seqs += [line["seq"] for line in page["lines"]]
+        since = page["lines"][-1]["seq"]
+    assert seqs == list(range(1, 26))
+    page = await get_json(session, h.url + "api/streams/app/lines?since=3&limit=2")
+    assert [line["text"] for line in page["lines"]] == [line_text(4), line_text(5)]
+
+
+async def test_lines_newest_without_since(serve: Serve, session: aiohttp.ClientSession) -> None:
+    h = await serve(history=500)
+    app = h.hub.streams["app"]
+    publish(h.hub, app, 150)
+    page = await get_json(session, h.url + "api/streams/app/lines?limit=3")
+    assert [line["seq"] for line in page["lines"]] == [148, 149, 150]
+    page = await get_json(session, h.url + "api/streams/app/lines")
+    assert [line["seq"] for line in page["lines"]] == list(range(51, 151))  # default 100
+
+
+async def test_lines_since_before_the_ring_starts_at_first_seq(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    h = await serve(history=10)
+    publish(h.hub, h.hub.streams["app"], 30)
+    page = await get_json(session, h.url + "api/streams/app/lines?since=0&limit=5")
+    assert page["first_seq"] == 21
+    assert [line["seq"] for line in page["lines"]] == [21, 22, 23, 24, 25]
+
+
+async def test_lines_as_text_join_cont_pieces(serve: Serve, session: aiohttp.ClientSession) -> None:
+    h = await serve()
+    app = h.hub.streams["app"]
+    h.hub.publish(app, [Piece("one"), Piece("two-a"), Piece("-two-b", cont=True), Piece("")])
+    h.hub.publish(app, [Piece("-two-c", cont=True)])  # rest of a flushed partial line
+    h.hub.publish(app, [Piece("\u20ac \x1b[1mbold\x1b[0m")])
+    async with session.get(h.url + "api/streams/app/lines?format=text") as response:
+        assert response.status == 200
+        assert response.content_type == "text/plain"
+        assert response.charset == "utf-8"
+        assert await response.text() == "one\ntwo-a-two-b\n-two-c\n\u20ac \x1b[1mbold\x1b[0m\n"
+    async with session.get(h.url + "api/streams/app/lines?format=text&since=2&limit=2") as r:
+        assert await r.text() == "-two-b\n\n"  # a page that starts with a cont piece
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "since=-1",
+        "since=abc",
+        "since=1.5",
+        "since=99999999999999999999",
+        "limit=0",
+        "limit=-5",
+        "limit=x",
+        "limit=1001",
+        "format=xml",
+    ],
+)
+async def test_lines_bad_parameters_are_400(
+    serve: Serve, session: aiohttp.ClientSession, query: str
+) -> None:
+    h = await serve(history=1000)
+    body = await get_json(session, h.url + "api/streams/app/lines?" + query, 400)
+    assert isinstance(body["error"], str)
+    assert body["error"]
+
+
+async def test_unknown_stream_and_path_are_404_json(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    h = await serve()
+    for path in (
+        "api/streams/nope/lines",
+        "api/streams/nope/stats",
+        "api/streams/nope/events",
+        "api/nothing",
+    ):
+        body = await get_json(session, h.url + path, 404)
+        assert body["error"], path
+    async with session.get(h.url + "static/nothing.js") as response:
+        assert response.status == 404
+    # An encoded ".." never leaves the viewer's directory.
+    sneaky = yarl.URL(h.url + "static/%2e%2e/%2e%2e/setup.cfg", encoded=True)
+    async with session.get(sneaky) as response:
+        assert response.status in (403, 404)
+        assert "[metadata]" not in await response.text()
+    async with session.post(h.url + "api/streams/nope/restart") as response:
+        assert response.status in (403, 404)
+        assert "error" in await response.json()
+
+
+async def test_stats_only_for_docker_streams(serve: Serve, session: aiohttp.ClientSession) -> None:
+    h = await serve()
+    body = await get_json(session, h.url + "api/streams/app/stats", 404)
+    assert "docker" in body["error"].lower()
+
+
+class Recording:
+    """Stands in for a process source's controller: records what the route asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def restart(self) -> None:
+        self.calls.append("restart")
+
+    async def stop(self) -> None:
+        self.calls.append("stop")
+
+
+async def test_control_is_403_unless_allowed(serve: Serve, session: aiohttp.ClientSession) -> None:
+    h = await serve()
+    controller = Recording()
+    h.hub.streams["other"].controller = controller
+    for action in ("restart", "stop"):
+        async with session.post(h.url + f"api/streams/other/{action}") as response:
+            assert response.status == 403
+            assert "allow-control" in (await response.json())["error"]
+        async with session.get(h.url + f"api/streams/other/{action}") as response:
+            assert response.status == 405
+    assert controller.calls == []
+
+
+async def test_control_with_allow_control(serve: Serve, session: aiohttp.ClientSession) -> None:
+    h = await serve(allow_control=True)
+    controller = Recording()
+    h.hub.streams["other"].controller = controller
+    for action in ("restart", "stop"):
+        async with session.post(h.url + f"api/streams/other/{action}") as response:
+            assert response.status == 202
+            assert await response.json() == {"stream": "other", "action": action}
+        # Only process streams: never a file or stdin, whatever the request says.
+        async with session.post(h.url + f"api/streams/app/{action}") as response:
+            assert response.status == 403
+    assert controller.calls == ["restart", "stop"]
+
+
+async def test_healthz(serve: Serve, session: aiohttp.ClientSession) -> None:
+    h = await serve()
+    assert await get_json(session, h.url + "healthz") == {"status": "ok"}
+
+
+async def test_security_headers_everywhere(serve: Serve, session: aiohttp.ClientSession) -> None:
+    h = await serve()
+    for method, path in (
+        ("GET", ""),
+        ("GET", "healthz"),
+        ("GET", "api/streams"),
+        ("GET", "api/streams/app/lines?format=text"),
+        ("GET", "api/streams/nope/lines"),
+        ("GET", "api/streams/app/lines?since=x"),
+        ("GET", "metrics"),
+        ("POST", "api/streams/other/stop"),
+        ("GET", "no/such/path"),
+        ("GET", "static/nothing.js"),
+    ):
+        async with session.request(method, h.url + path) as response:
+            headers = response.headers
+            assert "default-src 'none'" in headers["Content-Security-Policy"], path
+            assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], path
+            assert headers["X-Content-Type-Options"] == "nosniff", path
+            assert headers["X-Frame-Options"] == "DENY", path
+            assert headers["Referrer-Policy"] == "no-referrer", path
+
+
+async def test_viewer_is_served(serve: Serve, session: aiohttp.ClientSession) -> None:
+    h = await serve()
+    async with session.get(h.url) as response:
+        assert response.status == 200
+        assert response.content_type == "text/html"
+        assert "<" in await response.text()
