@@ -58,11 +58,12 @@ log = logging.getLogger("tailcast.sources.process")
 BACKOFF_MIN = 0.5
 BACKOFF_MAX = 30.0
 BACKOFF_RESET = 10.0
-# SIGTERM, then this long, then SIGKILL (server.SOURCE_CLOSE_TIMEOUT is larger).
-GRACE = 5.0
+# SIGTERM, then this long, then SIGKILL. With spawn.KILL_WAIT and EOF_WAIT
+# the worst case stays under the server's SOURCE_CLOSE_TIMEOUT (8 s).
+GRACE = 4.0
 # After the group is gone every writer of our pipes is gone; end of file
 # follows at once unless a process escaped the group with the pipe (setsid).
-EOF_WAIT = 2.0
+EOF_WAIT = 1.0
 
 # ``echo(fd_label, data)``: a copy of every read, for the terminal of ``tailcast run``.
 Echo = Callable[[str, bytes], None]
@@ -319,10 +320,8 @@ class ProcessSource(Source):
             return
         if self._paused:
             self.pause_reading(False)  # what is left must drain, or the child never exits
-        await spawn.end_group(run.child.proc, run.child.pgid, self.grace)
-        with contextlib.suppress(asyncio.TimeoutError):
-            # Reaped by asyncio's child watcher; this only collects the status.
-            await asyncio.wait_for(run.child.proc.wait(), spawn.KILL_WAIT)
+        if not await spawn.end_group(run.child.proc, run.child.pgid, self.grace):
+            log.warning("%s: processes of its group outlived SIGKILL", self.spec.raw)
         await self._collect(run)
 
     def statistics(self) -> dict[str, Any]:

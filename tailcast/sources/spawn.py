@@ -56,7 +56,7 @@ PTY_SIZE = (50, 160)
 # How often end_group looks whether the group is empty yet.
 POLL_INTERVAL = 0.02
 # After SIGKILL: how long to wait for the kernel (and init) to clear the group.
-KILL_WAIT = 2.0
+KILL_WAIT = 1.0
 
 
 @dataclass
