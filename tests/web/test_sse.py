@@ -29,9 +29,9 @@ class SSEReader:
         self.response = response
         self.lines: list[dict[str, Any]] = []
 
-    async def next_block(self, timeout: float = DEADLINE) -> list[str]:
+    async def next_block(self, within: float = DEADLINE) -> list[str]:
         block: list[str] = []
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             left = max(0.01, deadline - time.monotonic())
             raw = await asyncio.wait_for(self.response.content.readline(), left)
@@ -44,9 +44,9 @@ class SSEReader:
                 continue
             block.append(line)
 
-    async def next_event(self, timeout: float = DEADLINE) -> Event:
+    async def next_event(self, within: float = DEADLINE) -> Event:
         while True:
-            block = await self.next_block(timeout)
+            block = await self.next_block(within)
             fields: dict[str, str] = {}
             for line in block:
                 if line.startswith(":"):

@@ -1,0 +1,71 @@
+"""``GET /metrics``: Prometheus text format, read by Prometheus's own parser."""
+
+from __future__ import annotations
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import ServerHarness
+from tests.helpers import apoll, ws_connect
+from tests.web.conftest import Serve, publish
+
+
+async def scrape(session: aiohttp.ClientSession, h: ServerHarness) -> dict[str, float]:
+    """Every sample as ``name{label="v"}`` -> value."""
+    async with session.get(h.url + "metrics") as response:
+        assert response.status == 200
+        assert response.content_type == "text/plain"
+        text = await response.text()
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return samples
+
+
+async def test_metrics(serve: Serve, session: aiohttp.ClientSession) -> None:
+    h = await serve(history=10)
+    app, other = h.hub.streams["app"], h.hub.streams["other"]
+    publish(h.hub, app, 30)
+    publish(h.hub, other, 2)
+    # A client resuming from before the ring: one gap.
+    client = await ws_connect(session, h.ws_url)
+    await client.recv_type("hello")
+    await client.send({"type": "subscribe", "streams": ["app"], "since": {"app": 0}})
+    await client.wait_lines("app", 10)
+    # A registry client that never drains, with a tiny queue: drops.
+    slow = h.registry.connect("slow")
+    slow.max_bytes = 4096
+    h.registry.subscribe(slow, ["app"], tail=0)
+    for _ in range(10):
+        publish(h.hub, app, 20)
+    await client.wait_lines("app", 210)
+    await apoll(lambda: h.registry.statistics()["lines_out"].get("app", 0) >= 210)
+
+    m = await scrape(session, h)
+    assert m['tailcast_lines_in_total{stream="app"}'] == 230
+    assert m['tailcast_lines_in_total{stream="other"}'] == 2
+    assert m['tailcast_lines_out_total{stream="app"}'] == 210
+    assert m['tailcast_lines_out_total{stream="other"}'] == 0
+    assert m['tailcast_history_lines{stream="app"}'] == 10
+    assert m['tailcast_bytes_in_total{stream="app"}'] > 0
+    assert m["tailcast_streams"] == 2
+    assert m["tailcast_clients"] == 2
+    assert m["tailcast_connections_total"] == 2
+    stats = h.registry.statistics()
+    assert m["tailcast_queue_bytes"] == stats["queued_bytes"] > 0
+    assert m["tailcast_queue_frames"] == stats["queued_frames"] > 0
+    assert m["tailcast_lines_dropped_total"] == stats["lines_dropped"] > 0
+    assert m["tailcast_gaps_total"] == stats["gaps"] >= 2  # the resume's and the slow one's
+
+    # Counters survive a client leaving.
+    dropped, gaps = stats["lines_dropped"], stats["gaps"]
+    h.registry.disconnect(slow)
+    await client.ws.close()
+    await apoll(lambda: h.registry.statistics()["clients"] == 0)
+    m = await scrape(session, h)
+    assert m["tailcast_clients"] == 0
+    assert m["tailcast_queue_bytes"] == 0
+    assert m["tailcast_lines_dropped_total"] == dropped
+    assert m["tailcast_gaps_total"] == gaps
