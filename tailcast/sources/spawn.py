@@ -166,9 +166,38 @@ def signal_group(pgid: int, sig: int) -> bool:
     return True
 
 
+def _live_members(pgid: int) -> bool | None:
+    """Whether ``/proc`` shows a process of the group that is not a zombie; None without it."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue  # gone meanwhile
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) >= 3 and int(fields[2]) == pgid and fields[0] != b"Z":
+            return True
+    return False
+
+
 def group_alive(pgid: int) -> bool:
-    """Whether any process (a zombie too) is still in the group."""
-    return signal_group(pgid, 0)
+    """Whether a process of the group still runs.
+
+    A zombie does not count: it is dead, and once its parent (us, or init
+    for an orphan) has reaped it, it is gone. Where ``/proc`` is missing, any
+    member counts.
+    """
+    if not signal_group(pgid, 0):
+        return False
+    live = _live_members(pgid)
+    return True if live is None else live
 
 
 async def _wait_gone(proc: asyncio.subprocess.Process, pgid: int, within: float) -> bool:
