@@ -83,14 +83,21 @@ def test_wheel_holds_the_viewer_and_the_package(wheel: Path) -> None:
 
 @pytest.fixture(scope="module")
 def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with the wheel installed (dependencies from this Python's)."""
+    """A fresh venv with the wheel installed; the dependencies are this Python's.
+
+    ``--system-site-packages`` would see only the *base* Python's packages,
+    not those of a venv the tests run in; a ``.pth`` file naming this
+    process's site folders sees both. It adds them after the venv's own, and
+    their own ``.pth`` files (an editable tailcast) are not processed, so the
+    tailcast imported is the installed wheel.
+    """
     home = tmp_path_factory.mktemp("venv")
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", str(home)],
-        check=True,
-        timeout=PIP_TIMEOUT,
-    )
+    subprocess.run([sys.executable, "-m", "venv", str(home)], check=True, timeout=PIP_TIMEOUT)
     python = home / "bin" / "python"
+    (purelib,) = home.glob("lib/python3*/site-packages")
+    sites = [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
+    assert sites, sys.path
+    (purelib / "outer-site.pth").write_text("".join(f"{site}\n" for site in sites))
     _pip(python, "install", "--no-deps", "--no-build-isolation", "--no-index", str(wheel))
     return home
 
