@@ -262,7 +262,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args and args[0] in COMMANDS:
         command = args.pop(0)
     parser = build_parser()[command]
-    ns = parser.parse_args(args)
+    try:
+        ns = parser.parse_args(args)
+    except SystemExit as exc:
+        # --help, --version or a usage error (already printed): a status, not
+        # an exception, so that main() keeps its "returns the status" contract.
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     try:
         if command == "watch":
             from tailcast.watch import watch_main

@@ -276,12 +276,16 @@ def load_file(path: str) -> tuple[dict[str, Any], list[SourceSpec]]:
             if not isinstance(value, list):
                 raise ConfigError(f"--config {path}: use [[source]] tables for sources")
             for i, table in enumerate(value):
-                if isinstance(table, str):
-                    sources.append(parse_source(table))
-                elif isinstance(table, dict):
-                    sources.append(_source_from_table(table, i))
-                else:
+                if not isinstance(table, (str, dict)):
                     raise ConfigError(f"--config {path}: [[source]] #{i + 1} is not a table")
+                try:
+                    if isinstance(table, str):
+                        sources.append(parse_source(table))
+                    else:
+                        sources.append(_source_from_table(table, i))
+                except ConfigError as exc:
+                    # Say which file: the one line the user sees must name it.
+                    raise ConfigError(f"--config {path}: {exc}", option="config") from None
         elif norm in SETTINGS:
             settings[norm] = _coerce(norm, value, f"in {path}")
         else:
