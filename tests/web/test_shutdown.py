@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import subprocess
+import sys
 import time
-from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -22,20 +24,6 @@ async def wait_exit(proc: Proc, within: float = EXIT_WITHIN) -> int:
         assert time.monotonic() < deadline, f"still running {within}s after the signal"
         await asyncio.sleep(0.02)
     return status
-
-
-async def stalled_client(url: str) -> asyncio.StreamWriter:
-    """A WebSocket client that upgrades and then never reads nor answers a close."""
-    parts = urlsplit(url)
-    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-    writer.write(
-        b"GET /ws?streams=*&tail=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    await writer.drain()
-    assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"HTTP/1.1 101")
-    return writer
 
 
 async def test_sigterm_closes_clients_1001_and_exits_0() -> None:
@@ -54,23 +42,32 @@ async def test_sigterm_closes_clients_1001_and_exits_0() -> None:
         assert "Traceback" not in proc.popen.stderr.read().decode()
 
 
+CHILD_IGNORING_SIGTERM = (
+    "import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "print(os.getpid(), flush=True); time.sleep(60)"
+)
+
+
 async def test_second_sigint_forces_exit() -> None:
-    with run_tailcast("-", "--port", "0", stdin=subprocess.PIPE) as proc:
-        # A client that never answers the close holds the orderly shutdown
-        # in its bounded wait; the second Ctrl+C must not wait for it.
-        stalled = await stalled_client(proc.url)
+    # A child that ignores SIGTERM holds the orderly shutdown in its grace
+    # period (SIGTERM, wait, SIGKILL); the second Ctrl+C must not wait for it.
+    source = f"stubborn=cmd:{sys.executable} -c {CHILD_IGNORING_SIGTERM!r}"
+    with run_tailcast("--port", "0", source) as proc:
+        child_pid = 0
         try:
             async with aiohttp.ClientSession() as session:
-                client = await ws_connect(session, proc.ws_url)
+                client = await ws_connect(session, proc.ws_url + "?streams=*&tail=10")
                 await client.recv_type("hello")
+                child_pid = int((await client.wait_lines("stubborn", 1))[0]["text"])
                 proc.popen.send_signal(signal.SIGINT)
                 assert await client.wait_closed() == 1001  # the first one was handled
-                assert proc.popen.poll() is None
-                proc.popen.send_signal(signal.SIGINT)
-                status = await wait_exit(proc)
+            assert proc.popen.poll() is None  # ... and shutdown is waiting for the child
+            proc.popen.send_signal(signal.SIGINT)
+            status = await wait_exit(proc)
         finally:
-            stalled.close()
+            if child_pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child_pid, signal.SIGKILL)
         assert status == 130
         assert proc.popen.stderr is not None
-        err = proc.popen.stderr.read().decode()
-        assert "second SIGINT" in err
+        assert "second SIGINT" in proc.popen.stderr.read().decode()
