@@ -1,0 +1,372 @@
+"""Files followed like ``tail -F``: :class:`FileSource` (one path) and :class:`GlobSource`.
+
+Both are thin asyncio shells around :class:`tailcast.sources.tail.Tail`, which
+does the following itself (rotation, truncation, start position). A shell:
+
+- registers with the process-wide :func:`~tailcast.sources.watcher.shared_watcher`
+  (one inotify watch set for every file; none with ``--poll``) and is woken
+  by changes in its files' directories;
+- runs the blocking part (``stat``, ``pread``, the glob) of every woken file in
+  *one* worker-thread call per wake-up, so hundreds of files cost one task and
+  a few pool threads, never a thread each;
+- applies the result on the event loop: bytes go through a
+  :class:`~tailcast.sources.base.LinePump` per stream (reset when the data
+  switches to another file, so a partial line is never glued onto the next
+  file's first line), states and ``tail -F`` events go to the hub;
+- looks at everything anyway every :data:`SAFETY_TICK` seconds (inotify
+  mode) or ``--poll-interval`` seconds (``--poll``, a network file system, a
+  directory that does not exist yet): missed events, permission retries.
+
+A glob gets one stream per match, named by the match's path below the
+pattern's fixed directory; a new match becomes a new stream (read from its
+beginning) and a match that is gone, with its old data read out and nothing
+back for :data:`~tailcast.sources.tail.ROTATE_QUIET` seconds, ends its stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import glob as globmod
+import logging
+import os
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import watchfiles
+
+from tailcast.sources.base import LinePump, Source
+from tailcast.sources.tail import ROTATE_QUIET, Data, Ended, Event, Op, State, Tail
+from tailcast.sources.watcher import Changes, Watcher, shared_watcher
+
+if TYPE_CHECKING:
+    from tailcast.config import Config, SourceSpec
+    from tailcast.hub import Hub, Stream
+
+__all__ = ["MAX_GLOB_STREAMS", "OLD_POLL", "SAFETY_TICK", "FileSource", "GlobSource"]
+
+log = logging.getLogger("tailcast.sources.file")
+
+# inotify mode: look at every file anyway this often (a missed event, a
+# permission retry, a directory that appeared).
+SAFETY_TICK = 2.0
+# While a rotated-away file is read out: it may sit in a directory no one watches.
+OLD_POLL = 0.25
+# Bytes read in one worker call over all files of a source; the rest waits
+# for the next round, so a glob of big files never holds gigabytes at once.
+STEP_BUDGET = 8 * 1024 * 1024
+# Streams one glob may create; further matches are ignored with a warning.
+MAX_GLOB_STREAMS = 1000
+
+
+class _Followed:
+    """One followed path: its Tail, its stream and the pump between them."""
+
+    def __init__(self, hub: Hub, stream: Stream, tail: Tail, config: Config) -> None:
+        self.hub = hub
+        self.stream = stream
+        self.tail = tail
+        self.pump = LinePump(hub, stream, max_line=config.max_line, flush_delay=config.flush_delay)
+        self.owner: int | None = None  # the opened file whose bytes the pump holds
+        self.real = tail.path
+
+    def apply(self, ops: list[Op]) -> None:
+        hub, stream = self.hub, self.stream
+        for op in ops:
+            if isinstance(op, Data):
+                if self.owner is not None and op.file != self.owner:
+                    self.pump.reset()
+                self.owner = op.file
+                self.pump.feed(op.data)
+            elif isinstance(op, State):
+                hub.set_state(stream, op.state, message=op.message)
+            elif isinstance(op, Event):
+                hub.event(stream, op.name)
+            elif isinstance(op, Ended) and op.file == self.owner:
+                self.pump.reset()
+                self.owner = None
+
+
+class _Work:
+    """What one worker-thread call found."""
+
+    def __init__(self) -> None:
+        self.results: list[tuple[_Followed, list[Op], bool]] = []
+        self.left: list[_Followed] = []  # not polled: the step budget ran out
+        self.matches: list[str] | None = None
+        self.dirs: set[str] = set()
+        self.missing_dirs: set[str] = set()
+        self.reals: dict[str, str] = {}
+
+
+class _FollowBase(Source):
+    """The loop shared by :class:`FileSource` and :class:`GlobSource`."""
+
+    def __init__(self, spec: SourceSpec, hub: Hub, config: Config, *, quiet: float) -> None:
+        super().__init__(spec, hub, config)
+        self.quiet = quiet
+        self.followed: dict[str, _Followed] = {}
+        self._wake = asyncio.Event()
+        self._all = True  # poll every file on the next step
+        self._dirty: set[str] = set()
+        self._rescan = False
+        self._dirs: set[str] = set()
+        self._by_real: dict[str, str] = {}
+        self._watcher: Watcher | None = None
+        self.steps = 0
+
+    # -- the watcher's side ----------------------------------------------------------
+
+    def watch_dirs(self) -> Iterable[str]:
+        return self._dirs
+
+    def notify(self, changes: Changes | None) -> None:
+        if changes is None:
+            self._all = True
+            self._rescan = True
+        else:
+            self._take(changes)
+        if self._all or self._dirty or self._rescan:
+            self._wake.set()
+
+    def _take(self, changes: Changes) -> None:
+        """Mark the followed paths a batch of changes may concern."""
+        for kind, path in changes:
+            target = path if path in self.followed else self._by_real.get(path)
+            if target is not None:
+                self._dirty.add(target)
+            elif kind != watchfiles.Change.modified:
+                # A rename or create of another name may be a rotation step
+                # (the old file's new name, a symlink's new target).
+                self._all = True
+        for path, f in self.followed.items():
+            if f.tail.olds:
+                self._dirty.add(path)  # its old file lives under a name we do not know
+
+    # -- the loop ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        if not self.config.poll:
+            self._watcher = shared_watcher()
+        try:
+            # First look (and the directories to watch) before registering.
+            await self._step()
+            if self._watcher is not None:
+                self._watcher.add(self)
+            while True:
+                if not (self._all or self._dirty or self._rescan):
+                    try:
+                        async with asyncio.timeout(self._timeout()):
+                            await self._wake.wait()
+                    except TimeoutError:
+                        self._all = self._rescan = True
+                self._wake.clear()
+                await self._step()
+        finally:
+            if self._watcher is not None:
+                self._watcher.remove(self)
+
+    async def close(self) -> None:
+        if self._watcher is not None:
+            await self._watcher.wait_stopped()
+        for f in list(self.followed.values()):
+            # In a thread: it waits for a poll still running there after cancellation.
+            await asyncio.to_thread(f.tail.close)
+            f.pump.feed_eof()
+
+    def _polled(self) -> bool:
+        """Whether this source must poll (no inotify for some of its directories)."""
+        w = self._watcher
+        return w is None or not self._dirs or any(not w.is_watched(d) for d in self._dirs)
+
+    def _timeout(self) -> float:
+        timeout = self.config.poll_interval if self._polled() else SAFETY_TICK
+        now = time.monotonic()
+        for f in self.followed.values():
+            deadline = f.tail.next_deadline()
+            if deadline is not None:
+                timeout = min(timeout, OLD_POLL, max(0.0, deadline - now) + 0.001)
+        return timeout
+
+    async def _step(self) -> None:
+        self.steps += 1
+        if self._all:
+            targets = list(self.followed.values())
+        else:
+            targets = [self.followed[p] for p in self._dirty if p in self.followed]
+        rescan = self._rescan
+        self._all = self._rescan = False
+        self._dirty.clear()
+        loop = asyncio.get_running_loop()
+        work = await loop.run_in_executor(None, self._work, targets, rescan)
+        for f, ops, more in work.results:
+            f.apply(ops)
+            if more:
+                self._dirty.add(f.tail.path)
+        for f in work.left:
+            self._dirty.add(f.tail.path)
+        if work.matches is not None:
+            self._matched(work.matches)
+        self._by_real = {real: path for path, real in work.reals.items() if real != path}
+        if work.dirs != self._dirs:
+            self._dirs = work.dirs
+            if self._watcher is not None:
+                self._watcher.refresh()
+        elif self._watcher is not None and any(
+            self._watcher.could_watch(d) for d in self._dirs - work.missing_dirs
+        ):
+            self._watcher.refresh()  # a directory appeared since
+
+    def _work(self, targets: list[_Followed], rescan: bool) -> _Work:
+        """The blocking part of a step, in a worker thread."""
+        work = _Work()
+        if rescan:
+            work.matches = self._scan()
+        spent = 0
+        for i, f in enumerate(targets):
+            if spent >= STEP_BUDGET:
+                work.left = targets[i:]
+                break
+            ops, more = f.tail.poll()
+            spent += sum(len(op.data) for op in ops if isinstance(op, Data))
+            work.results.append((f, ops, more))
+        for path, f in list(self.followed.items()):
+            dirs = f.tail.dirs()
+            work.dirs |= dirs
+            work.reals[path] = os.path.realpath(path)
+        work.dirs |= self._extra_dirs()
+        work.missing_dirs = {d for d in work.dirs if not os.path.isdir(d)}
+        return work
+
+    # -- hooks for globs ---------------------------------------------------------------
+
+    def _scan(self) -> list[str] | None:
+        return None
+
+    def _extra_dirs(self) -> set[str]:
+        return set()
+
+    def _matched(self, matches: list[str]) -> None:
+        pass
+
+    def _follow(self, path: str, name: str, *, initial: bool) -> _Followed:
+        stream = self.hub.add_stream(name, "file", path=path)
+        tail = Tail(
+            path,
+            backlog_lines=self.config.lines if initial else None,
+            max_line=self.config.max_line,
+            quiet=self.quiet,
+        )
+        f = _Followed(self.hub, stream, tail, self.config)
+        self.followed[path] = f
+        self._dirty.add(path)
+        return f
+
+    def statistics(self) -> dict[str, Any]:
+        stats: dict[str, Any] = {
+            "kind": self.spec.kind,
+            "polled": self._polled(),
+            "steps": self.steps,
+            "files": [f.tail.statistics() for f in self.followed.values()],
+        }
+        if self._watcher is not None:
+            stats["watcher"] = self._watcher.statistics()
+        return stats
+
+
+class FileSource(_FollowBase):
+    """One path (``tailcast /var/log/app.log``), which may not exist yet."""
+
+    def __init__(
+        self, spec: SourceSpec, hub: Hub, config: Config, *, quiet: float = ROTATE_QUIET
+    ) -> None:
+        super().__init__(spec, hub, config, quiet=quiet)
+        self.path = os.path.abspath(spec.target)
+        self.stream = self._follow(self.path, spec.name, initial=True).stream
+
+
+def glob_base(pattern: str) -> str:
+    """The deepest directory of ``pattern`` without wildcards."""
+    parts = pattern.split(os.sep)
+    fixed: list[str] = []
+    for part in parts[:-1]:
+        if globmod.has_magic(part):
+            break
+        fixed.append(part)
+    return os.sep.join(fixed) or os.sep
+
+
+class GlobSource(_FollowBase):
+    """One stream per match of a pattern (``tailcast '/var/log/nginx/*.log'``)."""
+
+    def __init__(
+        self, spec: SourceSpec, hub: Hub, config: Config, *, quiet: float = ROTATE_QUIET
+    ) -> None:
+        super().__init__(spec, hub, config, quiet=quiet)
+        self.pattern = os.path.abspath(spec.target)
+        self.base = glob_base(self.pattern)
+        self._warned = False
+        for path in self._scan():
+            if not self._add(path, initial=True):
+                break
+
+    def _name(self, path: str) -> str:
+        rel = os.path.relpath(path, self.base)
+        return f"{self.spec.name}/{rel}" if self.spec.named else rel
+
+    def _add(self, path: str, *, initial: bool) -> bool:
+        if len(self.followed) >= MAX_GLOB_STREAMS:
+            if not self._warned:
+                log.warning(
+                    "%s matches more than %d files: ignoring the rest",
+                    self.spec.raw,
+                    MAX_GLOB_STREAMS,
+                )
+                self._warned = True
+            return False
+        self._follow(path, self._name(path), initial=initial)
+        return True
+
+    def _scan(self) -> list[str]:
+        """Current matches that are not directories, sorted (stable stream ids)."""
+        return sorted(p for p in globmod.glob(self.pattern) if not os.path.isdir(p))
+
+    def _extra_dirs(self) -> set[str]:
+        """The pattern's directories: its fixed base and every directory level it matches."""
+        dirs = {self.base}
+        head = os.path.dirname(self.pattern)
+        if globmod.has_magic(head):
+            level = self.base
+            for part in os.path.relpath(head, self.base).split(os.sep):
+                level = os.path.join(level, part)
+                dirs.update(d for d in globmod.glob(level) if os.path.isdir(d))
+        else:
+            dirs.add(head)
+        return dirs
+
+    def _take(self, changes: Changes) -> None:
+        super()._take(changes)
+        for kind, path in changes:
+            if kind != watchfiles.Change.modified or (
+                path not in self.followed and fnmatch.fnmatch(path, self.pattern)
+            ):
+                self._rescan = True
+                break
+
+    def _matched(self, matches: list[str]) -> None:
+        present = set(matches)
+        for path in matches:
+            if path not in self.followed and not self._add(path, initial=False):
+                break
+        for path, f in list(self.followed.items()):
+            if path not in present and f.tail.lost():
+                self._end(path, f)
+
+    def _end(self, path: str, f: _Followed) -> None:
+        """A match is gone for good: end its stream (clients get a ``streams`` message)."""
+        del self.followed[path]
+        f.pump.feed_eof()
+        f.tail.close()
+        self.hub.set_state(f.stream, "exited")
+        self.hub.remove_stream(f.stream.id)

@@ -1,0 +1,249 @@
+"""One followed file: start position, line splitting, truncation, deletion, symlinks, --poll.
+
+Real files in ``tmp_path``, the real shared watcher; the lines are read back
+from the hub's history (see :mod:`tests.sources.test_file_harness`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tailcast.sources.tail import backlog_start
+from tests.helpers import apoll
+from tests.sources.test_file_harness import following
+
+
+def append(path: Path, data: bytes) -> None:
+    with open(path, "ab") as fh:
+        fh.write(data)
+
+
+def rewrite(path: Path, data: bytes) -> None:
+    """Truncate in place and write ``data``, in one go (no poll can see it empty)."""
+    with open(path, "r+b") as fh:
+        fh.truncate(0)
+        fh.write(data)
+
+
+def numbered(start: int, stop: int) -> bytes:
+    return b"".join(b"n%d\n" % i for i in range(start, stop))
+
+
+# -- start position ------------------------------------------------------------------
+
+
+async def test_the_last_lines_go_into_history_then_new_lines_follow(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(numbered(0, 500))
+    async with following(log, lines=3) as f:
+        await f.wait_lines("app.log", ["n497", "n498", "n499"])
+        assert f.states("app.log") == ["live"]
+        append(log, b"n500\n")
+        await f.wait_lines("app.log", ["n497", "n498", "n499", "n500"])
+        assert f.events("app.log") == []
+        assert f.hub.streams["app.log"].detail == {"path": str(log)}
+
+
+async def test_lines_zero_starts_at_the_end(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(numbered(0, 10))
+    async with following(log, lines=0) as f:
+        await f.wait_read(log, log.stat().st_size)
+        append(log, b"fresh\n")
+        await f.wait_lines("app.log", ["fresh"])
+
+
+async def test_a_file_that_appears_later_is_read_from_its_beginning(tmp_path: Path) -> None:
+    log = tmp_path / "late.log"
+    async with following(log, lines=1) as f:
+        await apoll(lambda: f.hub.streams["late.log"].state == "waiting")
+        log.write_bytes(numbered(0, 5))  # more than --lines: all of it is new
+        await f.wait_lines("late.log", ["n0", "n1", "n2", "n3", "n4"])
+        assert f.states("late.log") == ["live"]
+        assert f.events("late.log") == []
+
+
+async def test_a_missing_directory_is_waited_for(tmp_path: Path) -> None:
+    log = tmp_path / "later" / "deeper" / "app.log"
+    async with following(log, poll_interval=0.05) as f:
+        await apoll(lambda: f.file(log)["state"] == "waiting")
+        log.parent.mkdir(parents=True)
+        log.write_bytes(b"first\n")
+        await f.wait_lines("app.log", ["first"])
+        # Once the directory exists the watcher takes it over from polling.
+        await apoll(lambda: not f.source.statistics()["polled"])
+        append(log, b"second\n")
+        await f.wait_lines("app.log", ["first", "second"])
+
+
+def test_backlog_start_reads_backwards_in_blocks(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_bytes(b"x" * 200_000 + b"\n" + numbered(0, 10))
+    size = log.stat().st_size
+    fd = os.open(log, os.O_RDONLY)
+    try:
+        start, scanned = backlog_start(fd, size, 3, 10**9)
+        assert log.read_bytes()[start:] == b"n7\nn8\nn9\n"
+        assert scanned < 70_000  # one block from the end, not the file
+        # No final newline: the partial last line counts as a line.
+        start, _ = backlog_start(fd, size - 1, 2, 10**9)
+        assert log.read_bytes()[start : size - 1] == b"n8\nn9"
+        # Fewer lines than asked for: the whole file.
+        assert backlog_start(fd, size, 1000, 10**9)[0] == 0
+        # The limit bounds the scan of a file without newlines.
+        start, scanned = backlog_start(fd, 150_000, 5, 100_000)
+        assert start == 50_000
+        assert scanned <= 100_001
+    finally:
+        os.close(fd)
+
+
+async def test_a_sparse_1gb_file_tail_is_read_without_reading_it_whole(tmp_path: Path) -> None:
+    log = tmp_path / "big.log"
+    log.write_bytes(b"")
+    os.truncate(log, 1 << 30)  # 1 GiB of holes: reads would return NULs
+    append(log, b"\n" + numbered(0, 300))
+    async with following(log, lines=100) as f:
+        await f.wait_lines("big.log", [f"n{i}" for i in range(200, 300)])
+        stats = f.file(log)
+        assert stats["offset"] == log.stat().st_size
+        assert stats["backlog_bytes_scanned"] + stats["bytes_read"] < 256 * 1024
+
+
+# -- what goes into a line -----------------------------------------------------------
+
+
+async def test_a_partial_line_is_shown_after_the_flush_delay_then_continued(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"")
+    async with following(log, flush_delay=0.05) as f:
+        await apoll(lambda: f.states("app.log") == ["live"])
+        append(log, b"abc")
+        await apoll(lambda: [p["text"] for p in f.pieces("app.log")] == ["abc"])
+        append(log, b"def\nnext\n")
+        await f.wait_lines("app.log", ["abcdef", "next"])
+        assert [p.get("cont", False) for p in f.pieces("app.log")] == [False, True, False]
+
+
+async def test_a_multibyte_character_split_across_reads_stays_whole(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"")
+    async with following(log, flush_delay=30.0) as f:
+        await apoll(lambda: f.states("app.log") == ["live"])
+        append(log, "x€".encode()[:-1])  # the euro sign's last byte is missing
+        await f.wait_read(log, 3)
+        append(log, "€".encode()[-1:] + b"y\n")
+        await f.wait_lines("app.log", ["x€y"])
+
+
+async def test_invalid_bytes_crlf_and_very_long_lines(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"")
+    long = "é" * 3000  # 6000 bytes, split into 1024-byte pieces on character boundaries
+    async with following(log, max_line=1024) as f:
+        await apoll(lambda: f.states("app.log") == ["live"])
+        append(log, b"bad \xff\xfe byte\r\nwindows\r\n" + long.encode() + b"\nend\n")
+        await f.wait_lines("app.log", ["bad \ufffd\ufffd byte", "windows", long, "end"])
+        pieces = f.pieces("app.log")
+        assert len(pieces) == 2 + 6 + 1
+        assert all(len(p["text"].encode()) <= 1024 for p in pieces)
+
+
+# -- truncation, deletion, symlinks -------------------------------------------------
+
+
+async def test_truncation_reads_again_from_the_start(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(numbered(0, 3))
+    async with following(log) as f:
+        await f.wait_lines("app.log", ["n0", "n1", "n2"])
+        os.truncate(log, 0)  # ": > app.log"
+        await apoll(lambda: f.events("app.log") == ["truncated"])
+        append(log, b"after\n")
+        await f.wait_lines("app.log", ["n0", "n1", "n2", "after"])
+
+
+async def test_truncate_and_rewrite_past_the_offset_is_still_noticed(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"short\n")
+    async with following(log, flush_delay=30.0) as f:
+        await f.wait_lines("app.log", ["short"])
+        # Between two looks the file is emptied and refilled beyond our offset:
+        # the size never goes down, the bytes before the offset change.
+        tmp = tmp_path / "new"
+        tmp.write_bytes(b"a completely different first line\nsecond\n")
+        os.replace(tmp, log)  # a new inode: that would be a rotation, so ...
+        await f.wait_lines("app.log", ["short", "a completely different first line", "second"])
+        rewrite(log, b"rewritten in place, longer than before\n")  # ... now truly in place
+        await f.wait_lines(
+            "app.log",
+            [
+                "short",
+                "a completely different first line",
+                "second",
+                "rewritten in place, longer than before",
+            ],
+        )
+        assert "truncated" in f.events("app.log")
+
+
+async def test_a_deleted_and_recreated_file_is_reattached(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"one\n")
+    async with following(log, quiet=0.2) as f:
+        await f.wait_lines("app.log", ["one"])
+        log.unlink()
+        await apoll(lambda: f.hub.streams["app.log"].state == "waiting")
+        await apoll(lambda: f.file(log)["old_files"] == 0)  # read out and closed
+        await apoll(f.source.followed[str(log)].tail.lost)
+        log.write_bytes(b"two\nthree\n")
+        await f.wait_lines("app.log", ["one", "two", "three"])
+        assert f.events("app.log") == ["reattached"]
+        assert f.states("app.log") == ["live", "waiting", "live"]
+
+
+async def test_a_deleted_file_still_being_written_is_read_out(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, b"before\n")
+        async with following(log, quiet=2.0) as f:
+            await f.wait_lines("app.log", ["before"])
+            log.unlink()
+            await apoll(lambda: f.file(log)["old_files"] == 1)
+            os.write(fd, b"after unlink\n")
+            await f.wait_lines("app.log", ["before", "after unlink"])
+    finally:
+        os.close(fd)
+
+
+async def test_a_symlink_switch_is_a_rotation(tmp_path: Path) -> None:
+    (tmp_path / "app.log.1").write_bytes(b"first file\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "app.log.2").write_bytes(b"")
+    link = tmp_path / "current"
+    link.symlink_to("app.log.1")
+    async with following(link, quiet=0.3) as f:
+        await f.wait_lines("current", ["first file"])
+        tmp = tmp_path / "current.tmp"
+        tmp.symlink_to("sub/app.log.2")
+        os.replace(tmp, link)  # like `ln -sfn`
+        await apoll(lambda: f.events("current") == ["rotated"])
+        # Writes to the new target, in a directory of its own, are seen too.
+        append(tmp_path / "sub" / "app.log.2", b"second file\n")
+        await f.wait_lines("current", ["first file", "second file"])
+
+
+async def test_poll_mode_follows_without_the_watcher(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"a\n")
+    async with following(log, poll=True, poll_interval=0.05) as f:
+        await f.wait_lines("app.log", ["a"])
+        append(log, b"b\n")
+        await f.wait_lines("app.log", ["a", "b"])
+        stats = f.source.statistics()
+        assert stats["polled"] is True
+        assert "watcher" not in stats
