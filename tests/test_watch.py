@@ -232,3 +232,22 @@ async def test_reconnects_and_prints_every_line_once(serve: Serve, burst: int) -
             assert any("retrying" in line for line in watch.err), watch.err
     finally:
         await proxy.close()
+
+
+async def test_a_new_epoch_starts_over_from_the_backlog(serve: Serve) -> None:
+    first, second = await serve(), await serve()  # two servers: two epochs
+    publish(first.hub, first.hub.streams["app"], 3)
+    publish(second.hub, second.hub.streams["app"], 2)
+    proxy = Proxy(first.server.port)
+    await proxy.start()
+    try:
+        url = f"http://127.0.0.1:{proxy.port}/"
+        async with watching(url, "--stream", "app") as watch:
+            await watch.wait_out(3)
+            proxy.target_port = second.server.port  # "the server restarted"
+            proxy.cut()
+            out = await watch.wait_out(5)
+            assert out == [line_text(n) for n in (1, 2, 3, 1, 2)]
+            assert any("server restarted" in line for line in watch.err), watch.err
+    finally:
+        await proxy.close()

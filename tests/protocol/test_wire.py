@@ -13,7 +13,7 @@ from tailcast.errors import FrameError
 from tailcast.protocol import wire
 
 FAST = settings(max_examples=200, deadline=None)
-text_st = st.text(st.characters(exclude_categories=("Cs",)), max_size=60)
+text_st = st.text(st.characters(exclude_categories=["Cs"]), max_size=60)
 
 
 # -- server frames ----------------------------------------------------------------------

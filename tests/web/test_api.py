@@ -213,3 +213,19 @@ async def test_viewer_is_served(serve: Serve, session: aiohttp.ClientSession) ->
         assert response.status == 200
         assert response.content_type == "text/html"
         assert "<" in await response.text()
+
+
+async def test_base_path(serve: Serve, session: aiohttp.ClientSession) -> None:
+    h = await serve(base_path="/logs/")
+    assert h.url.endswith("/logs/")
+    root = h.url[: -len("logs/")]
+    publish(h.hub, h.hub.streams["app"], 1)
+    assert (await get_json(session, h.url + "api/streams"))["streams"][0]["id"] == "app"
+    assert await get_json(session, h.url + "healthz") == {"status": "ok"}
+    await get_json(session, root + "api/streams", 404)
+    async with session.get(root + "logs", allow_redirects=False) as response:
+        assert response.status in (301, 308)
+        assert response.headers["Location"] == "/logs/"
+    async with session.ws_connect(h.url + "ws?streams=app&tail=1") as ws:
+        assert (await ws.receive_json(timeout=10))["type"] == "hello"
+        assert (await ws.receive_json(timeout=10))["lines"][0]["seq"] == 1

@@ -131,7 +131,7 @@ async def test_last_event_id_resumes_without_duplicates(
     def gone() -> bool:
         # The server notices a vanished reader when a write fails.
         publish(h.hub, app, 1)
-        return h.registry.statistics()["clients"] == 0
+        return bool(h.registry.statistics()["clients"] == 0)
 
     await apoll(gone)
 

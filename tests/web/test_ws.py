@@ -276,9 +276,9 @@ async def test_cross_origin_refused_before_upgrade_even_with_token(
 ) -> None:
     h = await serve(token=TOKEN, allow_origin=("https://viewer.example",))
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    for origin in ("https://evil.example", "http://127.0.0.1:1", "null"):
+    for bad_origin in ("https://evil.example", "http://127.0.0.1:1", "null"):
         with pytest.raises(aiohttp.WSServerHandshakeError) as info:
-            await session.ws_connect(h.ws_url, headers={**auth, "Origin": origin})
+            await session.ws_connect(h.ws_url, headers={**auth, "Origin": bad_origin})
         assert info.value.status == 403
     own = "http://" + urlsplit(h.url).netloc
     for origin in (own, "https://viewer.example", None):
