@@ -1,0 +1,355 @@
+// The log view: turns the store's records into rows, once per animation frame.
+//
+// - Batched: the store collects changes; one requestAnimationFrame applies
+//   them (new rows appended in one fragment, dead rows removed), so a flood
+//   of lines costs one layout per frame, not one per line.
+// - Bounded: rows exist only for live records (at most the store's cap).
+// - Smart follow: within FOLLOW_SLACK px of the bottom the view follows; a
+//   scroll up (wheel, keys, scrollbar) pauses it and counts new lines; the
+//   pause button, the "N new lines" button and End resume.
+// - Views and find: which streams show (one, or several merged) and the find
+//   filter decide which records get a row; matches are marked.
+
+import { compare } from "../store/store.js";
+import { fillText, makeRow } from "./row.js";
+
+export const FOLLOW_SLACK = 50;
+
+export class LogView {
+  /**
+   * @param {object} opts
+   * @param {HTMLElement} opts.scroller the scrolling element
+   * @param {HTMLElement} opts.rows the element rows go into
+   * @param {HTMLElement} opts.more the "N new lines" button
+   * @param {import("../store/store.js").Store} opts.store
+   */
+  constructor({ scroller, rows, more, store }) {
+    this.scroller = scroller;
+    this.rowsEl = rows;
+    this.more = more;
+    this.store = store;
+    this.shown = []; // records with a row, in order
+    this.single = null; // the one stream shown, or null: merged view
+    this.hidden = new Set(); // streams toggled off in the merged view
+    this.matcher = null;
+    this.following = true;
+    this.newCount = 0;
+    this.matches = 0;
+    this.current = null; // the selected record (find next/previous, permalink)
+    this.target = null; // a permalink {sid, seq} waiting for its line
+    this.pendingStep = 0;
+    this.scheduled = false;
+    this.full = true;
+    this.lastTop = 0;
+    this.onupdate = () => {}; // after each frame: counts, pause state
+    this.ontarget = () => {}; // a permalink target that cannot be found
+
+    store.onchange = () => this.schedule();
+    scroller.addEventListener("scroll", () => this._onScroll(), { passive: true });
+    // Intent to read back: pause at once, before the first frame of a smooth
+    // scroll could be undone by the next follow.
+    scroller.addEventListener("wheel", (ev) => { if (ev.deltaY < 0) this.pause(); },
+      { passive: true });
+    scroller.addEventListener("keydown", (ev) => {
+      if (["ArrowUp", "PageUp", "Home"].includes(ev.key)) this.pause();
+    });
+    more.addEventListener("click", () => this.resume());
+  }
+
+  schedule() {
+    if (!this.scheduled) {
+      this.scheduled = true;
+      requestAnimationFrame(() => this.frame());
+    }
+  }
+
+  // -- what is shown -----------------------------------------------------------
+
+  inView(rec) {
+    return this.single !== null ? rec.sid === this.single : !this.hidden.has(rec.sid);
+  }
+
+  _match(rec) {
+    if (rec.type !== "line" || this.matcher === null) return false;
+    return this.matcher.test(rec.plain) !== this.matcher.invert;
+  }
+
+  _visible(rec) {
+    if (!this.inView(rec)) return false;
+    if (this.matcher !== null && this.matcher.only && rec.type === "line") return rec.m;
+    return true;
+  }
+
+  setView(single, hidden) {
+    this.single = single;
+    this.hidden = hidden;
+    this.rowsEl.classList.toggle("merged", single === null);
+    this.refresh();
+  }
+
+  setMatcher(matcher) {
+    this.matcher = matcher;
+    this.refresh();
+  }
+
+  /** Rebuild every row at the next frame (view, filter or display change). */
+  refresh() {
+    this.full = true;
+    this.schedule();
+  }
+
+  _rowFor(rec) {
+    const st = this.store.streams.get(rec.sid);
+    const ranges = rec.type === "line" && rec.m && this.matcher && !this.matcher.invert
+      ? this.matcher.ranges(rec.plain) : null;
+    const row = makeRow(rec, st ? st.info.name ?? rec.sid : rec.sid, st ? st.colour : 0, ranges);
+    row.recId = rec.id;
+    if (rec === this.current) row.classList.add("current");
+    if (rec.m) row.classList.add("hit");
+    return row;
+  }
+
+  // -- the frame ---------------------------------------------------------------
+
+  frame() {
+    this.scheduled = false;
+    const changes = this.store.take();
+    let added = 0;
+    if (this.full) {
+      this.full = false;
+      this._rebuild();
+    } else {
+      added = this._apply(changes);
+    }
+    if (this.following) {
+      this._toBottom();
+    } else if (added > 0) {
+      this.newCount += added;
+    }
+    this._showMore();
+    if (this.target !== null) this._seekTarget();
+    if (this.pendingStep !== 0) {
+      const dir = this.pendingStep;
+      this.pendingStep = 0;
+      this.step(dir);
+    }
+    this.onupdate();
+  }
+
+  _rebuild() {
+    for (const rec of this.shown) rec.row = null;
+    this.shown = [];
+    this.matches = 0;
+    const frag = document.createDocumentFragment();
+    for (const rec of this.store.records) {
+      rec.m = this._match(rec);
+      if (!this._visible(rec)) continue;
+      rec.row = this._rowFor(rec);
+      if (rec.m) this.matches++;
+      this.shown.push(rec);
+      frag.append(rec.row);
+    }
+    this.rowsEl.replaceChildren(frag);
+    if (this.current !== null && this.current.row === null) this.current = null;
+    if (!this.following && this.current !== null) this.current.row.scrollIntoView({ block: "center" });
+  }
+
+  _drop(rec) {
+    if (rec.row !== null) {
+      rec.row.remove();
+      rec.row = null;
+      if (rec.m) this.matches--;
+      return true;
+    }
+    return false;
+  }
+
+  /** Apply a change set; returns how many visible lines were added. */
+  _apply({ added, updated, removed }) {
+    let dropped = false;
+    for (const rec of removed) dropped = this._drop(rec) || dropped;
+    for (const rec of updated) {
+      if (rec.dead) continue;
+      if (rec.row === null) {
+        added.add(rec); // may have become visible
+        continue;
+      }
+      const old = rec.row;
+      if (rec.m) this.matches--;
+      rec.m = this._match(rec);
+      if (this._visible(rec)) {
+        rec.row = this._rowFor(rec);
+        if (rec.m) this.matches++;
+        old.replaceWith(rec.row);
+      } else {
+        old.remove();
+        rec.row = null;
+        dropped = true;
+      }
+    }
+    if (dropped) this.shown = this.shown.filter((r) => r.row !== null);
+    // Rows are kept in record order: sort the new ones, then append or insert.
+    const fresh = [...added].filter((r) => !r.dead && r.row === null).sort(compare);
+    const frag = document.createDocumentFragment();
+    let count = 0;
+    for (const rec of fresh) {
+      rec.m = this._match(rec);
+      if (!this._visible(rec)) continue;
+      rec.row = this._rowFor(rec);
+      if (rec.m) this.matches++;
+      if (rec.type === "line") count++;
+      const shown = this.shown;
+      if (shown.length === 0 || compare(shown[shown.length - 1], rec) <= 0) {
+        shown.push(rec);
+        frag.append(rec.row);
+      } else {
+        let lo = 0;
+        let hi = shown.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (compare(shown[mid], rec) <= 0) lo = mid + 1;
+          else hi = mid;
+        }
+        shown[lo].row.before(rec.row); // works whether it is in the page or the fragment
+        shown.splice(lo, 0, rec);
+      }
+    }
+    this.rowsEl.append(frag);
+    return count;
+  }
+
+  // -- follow ------------------------------------------------------------------
+
+  _atBottom() {
+    const s = this.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight <= FOLLOW_SLACK;
+  }
+
+  _toBottom() {
+    const s = this.scroller;
+    s.scrollTop = s.scrollHeight;
+    this.lastTop = s.scrollTop;
+  }
+
+  _onScroll() {
+    const top = this.scroller.scrollTop;
+    const movedUp = top < this.lastTop - 1;
+    this.lastTop = top;
+    if (this.following && movedUp && !this._atBottom()) this.pause();
+    else if (!this.following && this._atBottom() && !movedUp) this.resume();
+  }
+
+  pause() {
+    if (!this.following) return;
+    this.following = false;
+    this.newCount = 0;
+    this._showMore();
+    this.onupdate();
+  }
+
+  resume() {
+    this.following = true;
+    this.newCount = 0;
+    this._toBottom();
+    this._showMore();
+    this.onupdate();
+    this.schedule();
+  }
+
+  _showMore() {
+    const n = this.newCount;
+    this.more.hidden = this.following;
+    this.more.textContent = n > 0 ? `${n} new line${n === 1 ? "" : "s"} ↓` : "paused — follow ↓";
+  }
+
+  // -- selection, find navigation, permalinks ------------------------------------
+
+  select(rec, scroll = true) {
+    if (this.current !== null && this.current.row !== null) {
+      this.current.row.classList.remove("current");
+    }
+    this.current = rec;
+    if (rec === null || rec.row === null) return;
+    rec.row.classList.add("current");
+    if (scroll) {
+      this.pause();
+      rec.row.scrollIntoView({ block: "center" });
+    }
+  }
+
+  recordOf(row) {
+    return this.shown.find((r) => r.row === row) ?? null;
+  }
+
+  /** Move to the next (dir 1) or previous (dir -1) matching row. */
+  step(dir) {
+    if (this.full) {
+      // The filter just changed: step once the rows are rebuilt.
+      this.pendingStep = dir;
+      this.schedule();
+      return;
+    }
+    const hits = this.shown.filter((r) => r.m);
+    if (hits.length === 0) return;
+    let i;
+    if (this.current !== null && !this.current.dead) {
+      const pos = hits.findIndex((r) => compare(r, this.current) >= 0);
+      if (dir > 0) {
+        i = pos === -1 ? 0 : hits[pos] === this.current ? pos + 1 : pos;
+      } else {
+        i = (pos === -1 ? hits.length : pos) - 1;
+      }
+      i = (i + hits.length) % hits.length;
+    } else {
+      i = dir > 0 ? 0 : hits.length - 1;
+    }
+    this.select(hits[i]);
+  }
+
+  /** Show a line by stream and seq (a permalink) as soon as it is here. */
+  seek(sid, seq) {
+    this.target = { sid, seq };
+    this.schedule();
+  }
+
+  _seekTarget() {
+    const { sid, seq } = this.target;
+    const rec = this.shown.find((r) => r.sid === sid && r.type === "line"
+      && r.seq <= seq && seq <= r.last);
+    if (rec !== undefined) {
+      this.target = null;
+      this.select(rec);
+      return;
+    }
+    const st = this.store.streams.get(sid);
+    if (st !== undefined && st.pos >= seq) {
+      // Arrived and is not shown: left the cap, filtered out or another view.
+      const held = this.store.records.some((r) => r.sid === sid && r.type === "line"
+        && r.seq <= seq && seq <= r.last);
+      this.target = null;
+      this.ontarget(sid, seq, held);
+    }
+  }
+
+  /** The visible lines as plain text (what "save" downloads). */
+  text({ timestamps, tags }) {
+    const out = [];
+    for (const rec of this.shown) {
+      const parts = [];
+      if (timestamps && rec.ts !== undefined) parts.push(rec.row.querySelector(".ts").textContent);
+      if (tags) parts.push(rec.sid);
+      if (rec.type === "line") parts.push(rec.plain);
+      else parts.push(`[${rec.row.querySelector(".tx").textContent}]`);
+      out.push(parts.join(" "));
+    }
+    return out.length ? `${out.join("\n")}\n` : "";
+  }
+
+  /** Redraw one record's text (e.g. marks after a find change without a rebuild). */
+  redraw(rec) {
+    if (rec.row === null || rec.type !== "line") return;
+    const tx = rec.row.querySelector(".tx");
+    tx.replaceChildren();
+    fillText(tx, rec, null);
+  }
+}

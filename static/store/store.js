@@ -1,0 +1,412 @@
+// The viewer's data: streams (epoch, resume position, state) and the records
+// shown in the log, with the line cap. No DOM here.
+//
+// Records are kept in one array ordered by (key, sub): `key` is the line's
+// timestamp, never less than the previous key of the same stream (so a
+// stream's own order is its seq order even if its clock steps back), and
+// `sub` breaks ties in arrival order. A merged view is then the array itself;
+// a single-stream view is a filter of it.
+//
+// Bounded: at most `cap` records (all streams together); the oldest go first.
+// A row's joined text is bounded too (MAX_ROW_CHARS).
+//
+// The view does not get callbacks per line: it takes a change set
+// (added/updated/removed) once per animation frame.
+
+import { PLAIN, parse } from "../ansi/ansi.js";
+
+/** A joined line (cont pieces) longer than this continues on a new row. */
+export const MAX_ROW_CHARS = 256 * 1024;
+export const DEFAULT_CAP = 10000;
+/** Distinct tag colours for streams in the merged view (classes c0..c7). */
+export const TAG_COLOURS = 8;
+
+let nextId = 1;
+
+/** The text a terminal would leave visible: after `\r`, the last non-empty segment. */
+export function lastSegment(text) {
+  if (!text.includes("\r")) return text;
+  const parts = text.split("\r");
+  for (let i = parts.length - 1; i >= 0; i--) if (parts[i] !== "") return parts[i];
+  return "";
+}
+
+export function compare(a, b) {
+  return a.key - b.key || a.sub - b.sub;
+}
+
+/** One stream as the viewer knows it. */
+export class StreamState {
+  constructor(info, colour) {
+    this.id = info.id;
+    this.info = info;
+    this.epoch = info.epoch;
+    this.colour = colour;
+    this.pos = 0; // the last seq received (or skipped by a gap)
+    this.subscribed = false; // true once the server replays it to us: resume with `since`
+    this.gone = false;
+    this.last = null; // the newest line record, for cont pieces
+    this.key = -Infinity;
+    this.ansi = PLAIN; // SGR state carried from line to line, as a terminal does
+    this.count = 0; // lines received, for the rate
+    this.liveAt = null; // client time the stream was seen going live
+    this.exitNoted = false;
+    this.exitAfter = null; // seq after which a pending exit banner goes
+    this.exitAt = null; // client time the exit was seen (null: it exited before we came)
+    this.exitNote = null; // the banner, kept below the stream's last line
+  }
+
+  nextKey() {
+    return this.key === -Infinity ? Date.now() / 1000 : this.key;
+  }
+}
+
+function emptyChanges() {
+  return { added: new Set(), updated: new Set(), removed: new Set(), reset: false };
+}
+
+export class Store {
+  constructor(cap = DEFAULT_CAP) {
+    this.cap = cap;
+    this.records = [];
+    this.streams = new Map();
+    this.sub = 0;
+    this.changes = emptyChanges();
+    this.onchange = () => {};
+    this.onstreams = () => {};
+  }
+
+  /** The changes since the last call (the view calls this once per frame). */
+  take() {
+    const c = this.changes;
+    this.changes = emptyChanges();
+    return c;
+  }
+
+  _changed() {
+    this.onchange();
+  }
+
+  // -- streams -----------------------------------------------------------------
+
+  /**
+   * The server's stream list (hello or streams frame). A stream whose epoch
+   * changed is cleared: its numbering started over.
+   * @param {object[]} infos
+   * @param {boolean} attached whether the server attaches these streams to us now
+   */
+  setStreams(infos, attached) {
+    const seen = new Set();
+    for (const info of infos) {
+      seen.add(info.id);
+      let st = this.streams.get(info.id);
+      if (st === undefined) {
+        st = new StreamState(info, this.streams.size % TAG_COLOURS);
+        this.streams.set(info.id, st);
+        // A stream that appears while connected is attached by the wildcard.
+        st.subscribed = attached;
+      } else if (st.epoch !== info.epoch) {
+        this.resetStream(st);
+        st.epoch = info.epoch;
+        st.subscribed = attached;
+      }
+      st.info = info;
+      st.gone = false;
+    }
+    for (const st of this.streams.values()) if (!seen.has(st.id)) st.gone = true;
+    this.onstreams();
+  }
+
+  /** Before subscribing: what to resume from (streams we already follow, same epoch). */
+  since() {
+    const since = {};
+    for (const st of this.streams.values()) {
+      if (st.subscribed && !st.gone) since[st.id] = st.pos;
+    }
+    return since;
+  }
+
+  /** After the hello's subscribe: every listed stream is ours now. */
+  subscribedAll() {
+    for (const st of this.streams.values()) {
+      if (!st.gone) st.subscribed = true;
+      // Exited before we connected: the banner goes after the replayed lines.
+      if (st.info.state === "exited" && !st.exitNoted) {
+        st.exitAfter = st.info.last_seq;
+        st.exitAt = null;
+        this._maybeExitBanner(st);
+      }
+    }
+  }
+
+  _stream(id) {
+    let st = this.streams.get(id);
+    if (st === undefined) {
+      // Lines for a stream no hello or streams frame named: keep them anyway.
+      st = new StreamState({ id, name: id, kind: "?", state: "live", epoch: "" },
+        this.streams.size % TAG_COLOURS);
+      this.streams.set(id, st);
+      this.onstreams();
+    }
+    return st;
+  }
+
+  /** Drop every record of a stream and start its numbering over. */
+  resetStream(st) {
+    const kept = [];
+    for (const rec of this.records) {
+      if (rec.sid === st.id) this._kill(rec);
+      else kept.push(rec);
+    }
+    this.records = kept;
+    st.pos = 0;
+    st.last = null;
+    st.key = -Infinity;
+    st.ansi = PLAIN;
+    st.liveAt = null;
+    st.exitNoted = false;
+    st.exitAfter = null;
+    st.exitAt = null;
+    st.exitNote = null;
+    this._changed();
+  }
+
+  // -- records -----------------------------------------------------------------
+
+  _insert(rec) {
+    const r = this.records;
+    if (r.length === 0 || compare(r[r.length - 1], rec) <= 0) {
+      r.push(rec);
+    } else {
+      let lo = 0;
+      let hi = r.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (compare(r[mid], rec) <= 0) lo = mid + 1;
+        else hi = mid;
+      }
+      r.splice(lo, 0, rec);
+    }
+    this.changes.added.add(rec);
+  }
+
+  _kill(rec) {
+    rec.dead = true;
+    // Never rendered: forget it (a hidden tab must not pile up records).
+    if (this.changes.added.has(rec)) this.changes.added.delete(rec);
+    else this.changes.removed.add(rec);
+    this.changes.updated.delete(rec);
+  }
+
+  _trim() {
+    const excess = this.records.length - this.cap;
+    if (excess > 0) for (const rec of this.records.splice(0, excess)) this._kill(rec);
+  }
+
+  _newLine(st, line, key, sub, ansi) {
+    const rec = {
+      id: nextId++, type: "line", sid: st.id, seq: line.seq, last: line.seq, ts: line.ts,
+      key, sub, fd: line.fd, raw: line.text, contd: !!line.cont, ansiIn: ansi,
+      segs: null, plain: "", dead: false, row: null, m: false,
+    };
+    return rec;
+  }
+
+  /** (Re)compute a line record's visible segments; returns the SGR state after it. */
+  _render(rec) {
+    // A `\r` progress line keeps only what is still visible (bounded as it grows).
+    const cut = rec.raw.lastIndexOf("\r", rec.raw.length - 2);
+    if (cut >= 0) {
+      const shown = lastSegment(rec.raw);
+      const at = rec.raw.lastIndexOf(shown, rec.raw.length - 1);
+      if (at > 0) {
+        rec.ansiIn = parse(rec.raw.slice(0, at), rec.ansiIn).end;
+        rec.raw = rec.raw.slice(at);
+      }
+    }
+    const shown = lastSegment(rec.raw);
+    const res = parse(shown, rec.ansiIn);
+    rec.segs = res.segs;
+    rec.plain = res.plain;
+    return shown === rec.raw ? res.end : parse(rec.raw, rec.ansiIn).end;
+  }
+
+  /** A `lines` frame. Lines already seen (seq <= position) are ignored. */
+  addLines(sid, lines) {
+    const st = this._stream(sid);
+    for (const line of lines) {
+      if (line.seq <= st.pos) continue; // never a line twice
+      st.pos = line.seq;
+      st.count++;
+      const prev = st.last;
+      if (line.cont && prev !== null && !prev.dead && prev.last === line.seq - 1
+          && prev.raw.length + line.text.length <= MAX_ROW_CHARS) {
+        prev.raw += line.text;
+        prev.last = line.seq;
+        st.ansi = this._render(prev);
+        if (!this.changes.added.has(prev)) this.changes.updated.add(prev);
+        continue;
+      }
+      const key = Math.max(line.ts, st.key);
+      st.key = key;
+      const rec = this._newLine(st, line, key, ++this.sub, st.ansi);
+      st.ansi = this._render(rec);
+      st.last = rec;
+      this._insert(rec);
+    }
+    const note = st.exitNote;
+    if (note !== null && !note.dead && note.key < st.key) {
+      // Output drained after the exit status: the banner stays below it.
+      this.records.splice(this.records.indexOf(note), 1);
+      this._kill(note);
+      st.exitNote = this.addNote(st.id, exitText(st, this.records), "exit");
+    }
+    this._maybeExitBanner(st);
+    this._trim();
+    this._changed();
+  }
+
+  /** A `gap` frame: lines from..to will not come on this connection. */
+  addGap(sid, from, to) {
+    const st = this._stream(sid);
+    if (to <= st.pos && from <= st.pos) return; // nothing we miss
+    from = Math.max(from, st.pos + 1);
+    st.pos = Math.max(st.pos, to);
+    st.last = null;
+    const rec = {
+      id: nextId++, type: "gap", sid, from, to, key: st.nextKey(), sub: ++this.sub,
+      state: "idle", lost: 0, dead: false, row: null, m: false,
+    };
+    this._insert(rec);
+    this._trim();
+    this._changed();
+    return rec;
+  }
+
+  /** A note row in a stream: exit banner, file events, errors. */
+  addNote(sid, text, cls) {
+    const st = this._stream(sid);
+    const rec = {
+      id: nextId++, type: "note", sid, text, cls, key: st.nextKey(), sub: ++this.sub,
+      dead: false, row: null, m: false,
+    };
+    this._insert(rec);
+    this._trim();
+    this._changed();
+    return rec;
+  }
+
+  /**
+   * Lines fetched for a gap: they go where the marker is, in seq order. The
+   * marker stays for what could not be fetched (`lost`) or goes.
+   */
+  fillGap(gap, lines, lost) {
+    if (gap.dead) return;
+    const st = this.streams.get(gap.sid);
+    let prev = null;
+    const n = lines.length;
+    lines.forEach((line, i) => {
+      if (line.cont && prev !== null && prev.raw.length + line.text.length <= MAX_ROW_CHARS) {
+        prev.raw += line.text;
+        prev.last = line.seq;
+        this._render(prev);
+        return;
+      }
+      // Just before the marker: subs strictly between the one before and its own.
+      const rec = this._newLine(st, line, gap.key, gap.sub - 1 + (i + 1) / (n + 2), PLAIN);
+      this._render(rec);
+      prev = rec;
+      this._insert(rec);
+    });
+    if (lost > 0) {
+      gap.lost = lost;
+      gap.state = "lost";
+      this.changes.updated.add(gap);
+    } else {
+      this.records.splice(this.records.indexOf(gap), 1);
+      this._kill(gap);
+    }
+    this._trim();
+    this._changed();
+  }
+
+  gapState(gap, state) {
+    gap.state = state;
+    if (!gap.dead && !this.changes.added.has(gap)) this.changes.updated.add(gap);
+    this._changed();
+  }
+
+  // -- status ------------------------------------------------------------------
+
+  /** A `status` frame: state changes and file events. */
+  setStatus(msg) {
+    const st = this._stream(msg.stream);
+    const info = { ...st.info, state: msg.state };
+    for (const k of ["exit_code", "signal", "message"]) {
+      if (k in msg) info[k] = msg[k];
+      else delete info[k];
+    }
+    st.info = info;
+    if (msg.event) {
+      const what = { truncated: "file truncated: reading from its start",
+        rotated: "file rotated", reattached: "file reattached" }[msg.event];
+      this.addNote(st.id, what ?? msg.event, "event");
+    } else if (msg.state === "live") {
+      st.liveAt = Date.now() / 1000;
+      st.exitNoted = false;
+      st.exitNote = null;
+    } else if (msg.state === "exited") {
+      st.exitAfter = st.pos;
+      st.exitAt = Date.now() / 1000;
+      this._maybeExitBanner(st);
+    } else if (msg.state === "error") {
+      this.addNote(st.id, `error: ${msg.message ?? "unknown"}`, "error");
+    }
+    this.onstreams();
+  }
+
+  _maybeExitBanner(st) {
+    if (st.exitAfter === null || st.pos < st.exitAfter) return;
+    st.exitAfter = null;
+    st.exitNoted = true;
+    st.exitNote = this.addNote(st.id, exitText(st, this.records), "exit");
+  }
+
+  /** The newest `count` per second over all records, for tests and the panel. */
+  statistics() {
+    return { records: this.records.length, cap: this.cap };
+  }
+}
+
+function duration(seconds) {
+  if (!(seconds >= 0)) return "";
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
+  const m = Math.floor(seconds / 60);
+  if (m < 60) return `${m} min ${Math.round(seconds % 60)} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+/**
+ * The exit banner: code (or signal) and how long it ran, as far as we know.
+ * Start: when we saw it go live, else its first line (seq 1) if we hold it.
+ * End: when we saw the exit, else (it exited before we came) its last line,
+ * which makes the duration a lower bound. Line times are the server's clock.
+ */
+export function exitText(st, records) {
+  const info = st.info;
+  const who = info.kind === "docker" ? "container" : "process";
+  let what = `${who} exited`;
+  if (info.signal) what += ` on ${info.signal}`;
+  if (info.exit_code !== undefined && info.exit_code !== null) what += ` with code ${info.exit_code}`;
+  let first = null;
+  let last = null;
+  for (const rec of records) {
+    if (rec.sid !== st.id || rec.type !== "line") continue;
+    if (first === null) first = rec;
+    last = rec;
+  }
+  const start = st.liveAt ?? (first !== null && first.seq === 1 ? first.ts : null);
+  if (start === null) return what;
+  if (st.exitAt !== null) return `${what} after ${duration(st.exitAt - start)}`;
+  return last === null ? what : `${what} after at least ${duration(last.ts - start)}`;
+}
