@@ -535,10 +535,17 @@ def check_targets(results: list[dict[str, Any]], peer: str) -> list[dict[str, An
         if t and p:
             x = t["lines_per_s"] / max(p["lines_per_s"], 1)
             add(
-                f"{name}: lines/s >= 3x {peer}",
-                x >= 3 and not t["lost"] and not t["dup"],
-                f"{x:.2f}x ({human(t['lines_per_s'])} vs {human(p['lines_per_s'])}), "
-                f"tailcast lost {t['lost']} ({t['lost_not_in_gap']} without a gap), dup {t['dup']}",
+                f"{name}: delivered lines/s >= 3x {peer}",
+                x >= 3,
+                f"{x:.2f}x ({human(t['lines_per_s'])} vs {human(p['lines_per_s'])})",
+            )
+        if t:
+            # Not an issue 2 target as such, but a burst the clients could not
+            # keep up with shows here: tailcast gaps them (announced), never silently.
+            add(
+                f"{name}: every tailcast client got every line",
+                not t["lost"] and not t["dup"],
+                f"lost {t['lost']} ({t['lost_not_in_gap']} without a gap frame), dup {t['dup']}",
             )
     t = by.get(("steady", "tailcast"))
     if t:
