@@ -279,12 +279,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             status: int = run_main(ns, _settings(ns))
             return status
-        if command == "agent":
-            raise ConfigError("tailcast agent: multi-host mode (--redis) is not in this build yet")
         config = build_config(_settings(ns), ns.sources, config_file=ns.config)
+        if command == "agent":
+            from tailcast.redis_node import run_agent
+
+            if not config.sources:
+                raise ConfigError("tailcast agent: no SOURCE given (see --help)")
+            return asyncio.run(run_agent(config, _install_signals))
         if config.redis:
-            raise ConfigError("--redis: multi-host mode is not in this build yet", option="redis")
-        if not config.sources:
+            from tailcast.redis_link import check_url
+
+            check_url(config.redis)  # a web node may have no sources of its own
+        elif not config.sources:
             raise ConfigError("no SOURCE given (try: tailcast /var/log/syslog, or see --help)")
         return asyncio.run(serve(config))
     except ConfigError as exc:

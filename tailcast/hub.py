@@ -162,6 +162,58 @@ class Hub:
         if stream is not None and self.listener is not None:
             self.listener.on_streams([], [stream])
 
+    # -- mirrored streams (multi-host: numbered by an agent, not here) ----------------
+
+    def adopt_stream(
+        self,
+        stream_id: str,
+        name: str,
+        kind: str,
+        epoch: str,
+        detail: dict[str, Any],
+        *,
+        first_seq: int = 1,
+        lines: Sequence[bytes] = (),
+    ) -> Stream:
+        """Create a stream with the id and epoch it has elsewhere, with its history.
+
+        ``lines`` (numbered from ``first_seq``) fill the ring before anyone can
+        subscribe, so clients see them as history, not as new lines.
+        """
+        if stream_id in self.streams:
+            raise ValueError(f"stream {stream_id!r} exists already")
+        stream = Stream(stream_id, name, kind, epoch, self.history, dict(detail))
+        stream.last_seq = first_seq - 1 + len(lines)
+        stream.ring.extend(lines)
+        self.streams[stream_id] = stream
+        if self.listener is not None:
+            self.listener.on_streams([stream], [])
+        return stream
+
+    def publish_numbered(self, stream: Stream, first_seq: int, encoded: Sequence[bytes]) -> None:
+        """Store and fan out lines already numbered (from ``first_seq``). Never awaits.
+
+        Lines the stream has already are skipped, so reading them twice adds
+        nothing. Lines starting after ``last_seq + 1`` mean those between are
+        gone for good: the ring restarts there (it must stay contiguous) and
+        the registry sends a ``gap`` to clients that were waiting for them.
+        """
+        skip = stream.last_seq + 1 - first_seq
+        if skip >= len(encoded):
+            return
+        lines = list(encoded[max(skip, 0) :])
+        if skip > 0:
+            first_seq += skip
+        elif skip < 0:
+            stream.ring.clear()
+            stream.last_seq = first_seq - 1
+        stream.last_seq += len(lines)
+        stream.lines_in += len(lines)
+        stream.bytes_in += sum(map(len, lines))
+        stream.ring.extend(lines)
+        if self.listener is not None:
+            self.listener.on_lines(stream, first_seq, lines)
+
     def get(self, stream_id: str) -> Stream:
         try:
             return self.streams[stream_id]

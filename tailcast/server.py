@@ -16,7 +16,7 @@ import contextlib
 import logging
 import socket
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -26,6 +26,9 @@ from tailcast.registry import Registry
 from tailcast.sources import build_source
 from tailcast.sources.base import Source
 from tailcast.web.app import make_app
+
+if TYPE_CHECKING:
+    from tailcast.redis_node import WebNode
 
 __all__ = ["SOURCE_CLOSE_TIMEOUT", "Server"]
 
@@ -43,12 +46,23 @@ class Server:
         self.registry = Registry(
             self.hub, max_clients=config.max_clients, queue_bytes=config.queue_bytes
         )
+        # Multi-host (--redis): the hub serves what Redis holds; the node's own
+        # sources run into a hub of their own that is published there.
+        self.redis: WebNode | None = None
+        source_hub = self.hub
+        if config.redis:
+            from tailcast.redis_node import WebNode
+
+            source_hub = Hub(config.history)
+            own = sources if sources is not None else config.sources
+            self.redis = WebNode(config.redis, self.hub, source_hub if own else None)
+        self.source_hub = source_hub
         # Building sources creates their streams and may raise ConfigError:
         # that happens before anything listens.
         self.sources: list[Source] = (
             sources
             if sources is not None
-            else [build_source(spec, self.hub, config) for spec in config.sources]
+            else [build_source(spec, source_hub, config) for spec in config.sources]
         )
         self.app = make_app(config, self.hub, self.registry)
         self._runner: web.AppRunner | None = None
@@ -59,6 +73,9 @@ class Server:
     async def start(self) -> str:
         """Listen, start the sources; return the URL."""
         config = self.config
+        if self.redis is not None:
+            # Before listening: an unreachable Redis is a ConfigError (exit 2).
+            await self.redis.start()
         ssl_context = None
         if config.tls_cert and config.tls_key:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -110,10 +127,13 @@ class Server:
             )
             if done[1]:
                 log.warning("%d source(s) did not close in time", len(done[1]))
+        if self.redis is not None:
+            await self.redis.stop()
 
     def statistics(self) -> dict[str, Any]:
         return {
             "hub": self.hub.statistics(),
             "registry": self.registry.statistics(),
             "sources": [s.statistics() for s in self.sources],
+            **({"redis": self.redis.statistics()} if self.redis is not None else {}),
         }

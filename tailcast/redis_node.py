@@ -1,0 +1,151 @@
+"""Multi-host mode, the two roles: ``tailcast agent`` and a web node's Redis side.
+
+- :class:`Agent` (``tailcast agent --redis URL SOURCE...``): the sources run into a
+  hub of their own, which :class:`~tailcast.redis_publish.Publisher` publishes.
+  No web server, no clients.
+- :class:`WebNode` (``tailcast serve --redis URL [SOURCE...]``): the server's hub
+  mirrors every stream in Redis (:class:`~tailcast.redis_mirror.Mirror`); the
+  node's own sources, if any, run into a second hub that is published like an
+  agent's, and come back through Redis like every other stream, so every web
+  node numbers them alike.
+
+Start order: check the URL and reach Redis once (a wrong URL or password is a
+``ConfigError``: exit status 2 naming ``--redis``), register what is published,
+mirror what is there, then run. Stop order: sources first (by the caller),
+then the publisher (publishing what is pending, bounded), then the mirror.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from tailcast import redis_link as link
+from tailcast.config import Config
+from tailcast.errors import ConfigError
+from tailcast.hub import Hub
+from tailcast.redis_mirror import Mirror
+from tailcast.redis_publish import Publisher
+from tailcast.sources import build_source
+from tailcast.sources.base import Source
+
+__all__ = ["Agent", "WebNode", "run_agent"]
+
+log = logging.getLogger("tailcast.redis")
+
+SOURCE_CLOSE_TIMEOUT = 8.0
+
+
+class WebNode:
+    """The Redis side of a web node: a mirror into ``hub``, and a publisher for ``local``."""
+
+    def __init__(self, url: str, hub: Hub, local: Hub | None = None) -> None:
+        link.check_url(url)
+        self.url = url
+        self.publisher = Publisher(url, local) if local is not None else None
+        self.mirror = Mirror(url, hub, local)
+
+    async def start(self) -> None:
+        await link.check_reachable(self.url)
+        if self.publisher is not None:
+            await self.publisher.start()
+        await self.mirror.start()
+
+    async def stop(self) -> None:
+        if self.publisher is not None:
+            await self.publisher.stop()
+        await self.mirror.stop()
+
+    def statistics(self) -> dict[str, Any]:
+        stats: dict[str, Any] = {"mirror": self.mirror.statistics()}
+        if self.publisher is not None:
+            stats["publisher"] = self.publisher.statistics()
+        return stats
+
+
+class Agent:
+    """Sources -> local hub -> Redis. ``await start()``, then ``await stop()``."""
+
+    def __init__(self, config: Config, sources: list[Source] | None = None) -> None:
+        if not config.redis:
+            raise ConfigError("tailcast agent: --redis URL is required", option="redis")
+        link.check_url(config.redis)
+        self.config = config
+        self.hub = Hub(config.history)
+        self.sources = (
+            sources
+            if sources is not None
+            else [build_source(spec, self.hub, config) for spec in config.sources]
+        )
+        self.publisher = Publisher(config.redis, self.hub)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        assert self.config.redis is not None
+        await link.check_reachable(self.config.redis)
+        await self.publisher.start()
+        for source in self.sources:
+            self._tasks.append(
+                asyncio.create_task(_run_source(source), name=f"source:{source.spec.raw}")
+            )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.sources:
+            _, pending = await asyncio.wait(
+                [asyncio.ensure_future(s.close()) for s in self.sources],
+                timeout=SOURCE_CLOSE_TIMEOUT,
+            )
+            if pending:
+                log.warning("%d source(s) did not close in time", len(pending))
+        await self.publisher.stop()
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "hub": self.hub.statistics(),
+            "publisher": self.publisher.statistics(),
+            "sources": [s.statistics() for s in self.sources],
+        }
+
+
+async def _run_source(source: Source) -> None:
+    try:
+        await source.run()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("source %s crashed", source.spec.raw)
+
+
+async def run_agent(
+    config: Config, install_signals: Callable[[asyncio.AbstractEventLoop, Callable[[], None]], None]
+) -> int:
+    """``tailcast agent``: run until SIGINT/SIGTERM; print one line once publishing."""
+    agent = Agent(config)
+    stop = asyncio.Event()
+    install_signals(asyncio.get_running_loop(), stop.set)
+    try:
+        await agent.start()
+    except BaseException:
+        await agent.stop()
+        raise
+    n = len(agent.hub.streams)
+    assert config.redis is not None
+    print(
+        f"tailcast: agent publishing {n} stream{'s' if n != 1 else ''} "
+        f"to {link.redact(config.redis)}",
+        file=sys.stderr,
+        flush=True,
+    )
+    await stop.wait()
+    await agent.stop()
+    return 0

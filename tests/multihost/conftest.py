@@ -1,0 +1,154 @@
+"""A real ``redis-server`` per test, on a free loopback port, in a temp dir.
+
+Started with no persistence (a restart is an empty Redis, the harder case for
+agents), killed by PID at the end. ``restart()`` brings it back on the same
+port, as an operator's restart would.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from tailcast.config import Config
+from tailcast.hub import Stream
+from tailcast.redis_node import Agent
+from tests.conftest import make_config
+from tests.helpers import DEADLINE
+
+REDIS_SERVER = shutil.which("redis-server")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """One redis-server process we started; ``url`` reaches it."""
+
+    def __init__(self, workdir: Path, password: str | None = None) -> None:
+        assert REDIS_SERVER, "redis-server is not installed (apt-get install redis-server)"
+        self.workdir = workdir
+        self.password = password
+        self.port = free_port()
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.log = workdir / "redis.log"
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        assert REDIS_SERVER
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
+        args += ["--logfile", str(self.log)]
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.popen = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            assert self.popen is not None
+            if self.popen.poll() is not None:
+                raise AssertionError(f"redis-server exited: {self.log.read_text()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    reply = s.recv(64)
+                    if reply.startswith((b"+PONG", b"-NOAUTH")):
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("redis-server did not answer PING")
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, not a clean shutdown."""
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGKILL)
+            self.popen.wait(10)
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+
+@pytest.fixture
+def redis_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    servers: list[RedisServer] = []
+
+    def make(password: str | None = None) -> RedisServer:
+        workdir = tmp_path / f"redis{len(servers)}"
+        workdir.mkdir()
+        server = RedisServer(workdir, password)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.kill()
+
+
+@pytest.fixture
+def redis_server(redis_factory: Callable[..., RedisServer]) -> RedisServer:
+    return redis_factory()
+
+
+class AgentHarness:
+    """An in-process :class:`Agent` whose streams the test feeds directly."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.hub = agent.hub
+        self.written: dict[str, int] = {}
+
+    def stream(self, name: str) -> Stream:
+        stream = self.hub.add_stream(name, "stdin")
+        self.hub.set_state(stream, "live")
+        return stream
+
+    def write(self, stream: Stream, count: int) -> None:
+        """``count`` more lines ``ID N`` (N = the seq the line will get)."""
+        start = stream.last_seq
+        now = time.time()
+        self.hub.publish_lines(
+            stream, [(now, f"{stream.id} {start + i + 1}", None, False) for i in range(count)]
+        )
+
+
+@pytest_asyncio.fixture
+async def start_agent() -> AsyncIterator[Callable[..., Any]]:
+    """``a = await start_agent(url, "alpha", ...)``: stopped at the end."""
+    started: list[Agent] = []
+
+    async def start(url: str, *names: str, **overrides: Any) -> AgentHarness:
+        config: Config = make_config(redis=url, **overrides)
+        agent = Agent(config, sources=[])
+        harness = AgentHarness(agent)
+        for name in names:
+            harness.stream(name)
+        await agent.start()
+        started.append(agent)
+        return harness
+
+    yield start
+    for agent in started:
+        await agent.stop()

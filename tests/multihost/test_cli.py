@@ -1,0 +1,132 @@
+"""``tailcast agent`` and ``tailcast serve --redis`` as users run them, and their errors."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tailcast.cli import main
+from tests.helpers import assert_contiguous, run_tailcast, tailcast_cmd, texts
+from tests.helpers import ws_connect as connect_ws
+from tests.multihost.conftest import RedisServer, free_port
+
+AGENT_RE = re.compile(r"^tailcast: agent publishing (\d+) streams? to (\S+)$")
+
+
+@contextmanager
+def run_agent(*args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m tailcast agent ARGS``; yields once it says it is publishing."""
+    popen = subprocess.Popen(
+        tailcast_cmd("agent", *args),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert popen.stderr is not None
+        first = popen.stderr.readline().decode(errors="replace").rstrip("\n")
+        assert AGENT_RE.match(first), f"agent did not start: {first!r}"
+        yield popen
+    finally:
+        if popen.poll() is None:
+            popen.terminate()
+            try:
+                popen.wait(10)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                popen.wait(5)
+        if popen.stderr is not None:
+            popen.stderr.close()
+
+
+def test_bad_redis_url_exits_2_naming_the_option(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--redis", "bad://x", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tailcast: --redis") and err.count("\n") == 1
+
+
+def test_bad_url_through_the_real_command_line() -> None:
+    result = subprocess.run(
+        tailcast_cmd("serve", "--redis", "bad://x"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--redis" in result.stderr
+
+
+def test_unreachable_redis_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()  # nothing listens there
+    assert main(["serve", "--redis", f"redis://127.0.0.1:{port}", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--redis: cannot reach" in err and str(port) in err
+
+
+def test_agent_needs_redis_and_a_source(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["agent", "cmd:true"]) == 2
+    assert "--redis" in capsys.readouterr().err
+    assert main(["agent", "--redis", "redis://127.0.0.1:1"]) == 2
+    assert "no SOURCE" in capsys.readouterr().err
+
+
+def test_wrong_password_is_refused_and_never_printed(
+    redis_factory: Callable[..., RedisServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = redis_factory(password="s3cret-pw")
+    wrong = server.url.replace("s3cret-pw", "wrong-pw")
+    assert main(["agent", "--redis", wrong, "cmd:true"]) == 2
+    err = capsys.readouterr().err
+    assert "--redis" in err and "authentication" in err.lower()
+    assert "wrong-pw" not in err
+
+
+async def test_agents_and_web_nodes_as_processes_with_a_password(
+    redis_factory: Callable[..., RedisServer], tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """A file on an "agent host" and one on a web node reach clients of both web nodes."""
+    redis = redis_factory(password="s3cret-pw")
+    remote, own = tmp_path / "remote.log", tmp_path / "own.log"
+    remote.write_text("")
+    own.write_text("")
+    with (
+        run_agent("--redis", redis.url, f"remote={remote}", "--lines", "0") as agent,
+        run_tailcast("serve", "--redis", redis.url, "--port", "0", f"own={own}") as w1,
+        run_tailcast("serve", "--redis", redis.url, "--port", "0") as w2,
+    ):
+        assert w1.streams == 2  # its own stream comes back through Redis
+        assert "s3cret-pw" not in " ".join(w1.stderr_lines)
+        assert w2.streams == 2  # what Redis held when it started
+        client = await connect_ws(session, w2.ws_url + "?streams=*&tail=0")
+        await client.recv_type("hello")
+        with remote.open("a") as f:
+            f.writelines(f"remote {i}\n" for i in range(1, 201))
+        with own.open("a") as f:
+            f.writelines(f"own {i}\n" for i in range(1, 51))
+        assert texts(await client.wait_lines("remote", 200)) == [
+            f"remote {i}" for i in range(1, 201)
+        ]
+        assert texts(await client.wait_lines("own", 50)) == [f"own {i}" for i in range(1, 51)]
+        assert_contiguous(client.lines["remote"], 1)
+
+        agent.terminate()  # a clean stop: its stream stays, marked stopped
+        assert agent.wait(10) == 0
+        status = await client.recv_type("status")
+        assert status["stream"] == "remote" and status["state"] == "error"
+        assert "stopped" in status["message"]
+        infos = {s["id"]: s for s in await _streams(session, w2.url)}
+        assert infos["remote"]["last_seq"] == 200 and infos["own"]["state"] == "live"
+
+
+async def _streams(session: aiohttp.ClientSession, url: str) -> list[dict[str, object]]:
+    async with session.get(url + "api/streams") as resp:
+        body = await resp.json()
+    streams: list[dict[str, object]] = body["streams"]
+    return streams
