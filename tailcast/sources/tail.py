@@ -68,6 +68,11 @@ BLOCK = 64 * 1024
 VERIFY = 32
 # Bytes read per file per poll at most (a backlog is read in slices).
 DEFAULT_BUDGET = 1024 * 1024
+# The first bytes of a file, kept to recognise its copy after copytruncate.
+HEAD = 64
+# A copy is looked for among files changed this recently, and read this far.
+COPY_AGE = 120.0
+COPY_MAX = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +147,7 @@ def backlog_start(fd: int, size: int, lines: int, limit: int) -> tuple[int, int]
 class _Open:
     """One open file of a Tail: descriptor, identity, read position."""
 
-    __slots__ = ("dev", "fd", "id", "ino", "last_growth", "offset", "tail")
+    __slots__ = ("dev", "fd", "head", "id", "ino", "last_growth", "offset", "tail")
 
     def __init__(self, fd: int, st: os.stat_result, file_id: int, offset: int, now: float) -> None:
         self.fd = fd
@@ -151,6 +156,7 @@ class _Open:
         self.id = file_id
         self.offset = offset
         self.tail = b""  # the last VERIFY bytes read, to detect a rewrite
+        self.head = b""  # the first HEAD bytes, to recognise a copy
         self.last_growth = now
 
 
@@ -191,6 +197,7 @@ class Tail:
         self.backlog_bytes_scanned = 0
         self.rotations = 0
         self.truncations = 0
+        self.recovered = 0  # bytes read from a copytruncate copy
 
     # -- public --------------------------------------------------------------------
 
@@ -262,6 +269,7 @@ class Tail:
             "backlog_bytes_scanned": self.backlog_bytes_scanned,
             "rotations": self.rotations,
             "truncations": self.truncations,
+            "recovered_bytes": self.recovered,
         }
 
     # -- the path ------------------------------------------------------------------
@@ -340,6 +348,11 @@ class Tail:
             self.rotations += 1
         self._ids += 1
         self.current = _Open(fd, fst, self._ids, offset, now)
+        with contextlib.suppress(OSError):
+            # What we know of the part we skip: to notice a rewrite, find a copy.
+            self.current.head = os.pread(fd, HEAD, 0)
+            if offset:
+                self.current.tail = os.pread(fd, min(VERIFY, offset), offset - min(VERIFY, offset))
         self.ever_opened = True
         self.lost_at = None
         self._set_state(ops, "live")
@@ -375,7 +388,10 @@ class Tail:
             elif f.tail and f.offset >= len(f.tail):
                 rewritten = os.pread(f.fd, len(f.tail), f.offset - len(f.tail)) != f.tail
             if rewritten:
+                if f is self.current:
+                    self._recover(f, ops)
                 f.offset = 0
+                f.head = b""
                 f.tail = b""
                 self.truncations += 1
                 ops.append(Ended(f.id))  # a partial line before the cut is complete
@@ -392,6 +408,8 @@ class Tail:
                     f.tail = chunk[-VERIFY:]
                 else:
                     f.tail = (f.tail + chunk)[-VERIFY:]
+            if len(f.head) < HEAD and f.offset > len(f.head):
+                f.head = os.pread(f.fd, HEAD, 0)
         except OSError as exc:
             # EIO on a network mount, say: visible, and retried on the next poll.
             self.state, self.message = "error", _message(self.path, exc)
@@ -401,3 +419,58 @@ class Tail:
             self.bytes_read += got
             f.last_growth = now
         return got >= self.budget
+
+    def _recover(self, f: _Open, ops: list[Op]) -> None:
+        """After copytruncate: read what we had not read yet from the copy, if it is there.
+
+        logrotate copies the file (to ``app.log.1``, ``app.log-20240101``...)
+        and then truncates it; what the writer appended after our last read
+        and before the copy is in the copy only. A sibling whose first bytes
+        and whose bytes just before our offset are the ones we read is that
+        copy; what it holds beyond our offset is read before the truncation
+        is reported. Lines written between the copy and the truncation are in
+        no file any more: no reader can recover those.
+        """
+        if not f.head or not f.tail:
+            return  # we know nothing of its content: no copy can be recognised
+        directory, base = os.path.split(self.path)
+        now = time.time()
+        try:
+            names = [n for n in os.listdir(directory or ".") if n.startswith(base) and n != base]
+        except OSError:
+            return
+        candidates: list[tuple[float, str]] = []
+        for name in names:
+            path = os.path.join(directory, name)
+            with contextlib.suppress(OSError):
+                st = os.stat(path)
+                if (
+                    stat.S_ISREG(st.st_mode)
+                    and st.st_size >= f.offset
+                    and (now - st.st_mtime < COPY_AGE)
+                ):
+                    candidates.append((st.st_mtime, path))
+        for _, path in sorted(candidates, reverse=True):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+            except OSError:
+                continue
+            try:
+                if os.pread(fd, len(f.head), 0) != f.head or (
+                    f.tail and os.pread(fd, len(f.tail), f.offset - len(f.tail)) != f.tail
+                ):
+                    continue
+                pos, end = f.offset, min(os.fstat(fd).st_size, f.offset + COPY_MAX)
+                while pos < end:
+                    chunk = os.pread(fd, min(BLOCK * 4, end - pos), pos)
+                    if not chunk:
+                        break
+                    ops.append(Data(f.id, chunk))
+                    pos += len(chunk)
+                self.bytes_read += pos - f.offset
+                self.recovered += pos - f.offset
+                return
+            except OSError:
+                continue
+            finally:
+                os.close(fd)

@@ -7,9 +7,10 @@ from the hub's history (see :mod:`tests.sources.test_file_harness`).
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
-from tailcast.sources.tail import backlog_start
+from tailcast.sources.tail import Data, Event, Tail, backlog_start
 from tests.helpers import apoll
 from tests.sources.test_file_harness import following
 
@@ -247,3 +248,46 @@ async def test_poll_mode_follows_without_the_watcher(tmp_path: Path) -> None:
         stats = f.source.statistics()
         assert stats["polled"] is True
         assert "watcher" not in stats
+
+
+# -- the Tail core, polled by hand: copytruncate ------------------------------------
+
+
+def poll_text(tail: Tail) -> tuple[bytes, list[str]]:
+    ops, more = tail.poll()
+    assert not more
+    data = b"".join(op.data for op in ops if isinstance(op, Data))
+    return data, [op.name for op in ops if isinstance(op, Event)]
+
+
+def test_copytruncate_reads_the_unread_rest_from_the_copy(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"first line of the file\n")
+    tail = Tail(str(log), backlog_lines=10, max_line=1024)
+    try:
+        assert poll_text(tail) == (b"first line of the file\n", [])
+        append(log, b"unread before the copy\n")
+        shutil.copyfile(log, tmp_path / "app.log-20240101")  # logrotate copytruncate
+        append(log, b"between copy and truncate: in no file\n")
+        os.truncate(log, 0)
+        append(log, b"after\n")
+        assert poll_text(tail) == (b"unread before the copy\nafter\n", ["truncated"])
+        assert tail.statistics()["recovered_bytes"] == len(b"unread before the copy\n")
+    finally:
+        tail.close()
+
+
+def test_a_sibling_that_is_not_the_copy_is_not_read(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"first line of the file\nsecond\n")
+    tail = Tail(str(log), backlog_lines=10, max_line=1024)
+    try:
+        poll_text(tail)
+        # Same length and same start, different bytes before our offset.
+        (tmp_path / "app.log.1").write_bytes(b"first line of the file\nSECOND\nmore\n")
+        os.truncate(log, 0)
+        append(log, b"after\n")
+        assert poll_text(tail) == (b"after\n", ["truncated"])
+        assert tail.statistics()["recovered_bytes"] == 0
+    finally:
+        tail.close()
