@@ -194,7 +194,7 @@ function setting(name, initial) {
 function applyToggles() {
   const rows = $("#rows");
   rows.classList.toggle("nowrap", !wrap);
-  rows.classList.toggle("times", times);
+  if (view.times !== times) view.setTimes(times);
   $("#wrap").setAttribute("aria-pressed", String(wrap));
   $("#times").setAttribute("aria-pressed", String(times));
 }

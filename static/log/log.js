@@ -11,9 +11,21 @@
 //   filter decide which records get a row; matches are marked.
 
 import { compare } from "../store/store.js";
-import { fillText, makeRow } from "./row.js";
+import { clock, fillText, makeRow } from "./row.js";
 
 export const FOLLOW_SLACK = 50;
+/**
+ * Rows go in chunks of about this many; a chunk out of view is skipped by
+ * layout and paint (content-visibility: auto), so a frame's cost does not
+ * grow with the number of rows held.
+ */
+export const CHUNK = 100;
+
+function chunk() {
+  const c = document.createElement("div");
+  c.className = "chunk";
+  return c;
+}
 
 export class LogView {
   /**
@@ -38,6 +50,7 @@ export class LogView {
     this.current = null; // the selected record (find next/previous, permalink)
     this.target = null; // a permalink {sid, seq} waiting for its line
     this.pendingStep = 0;
+    this.times = false; // the timestamp column
     this.scheduled = false;
     this.full = true;
     this.lastTop = 0;
@@ -54,6 +67,14 @@ export class LogView {
       if (["ArrowUp", "PageUp", "Home"].includes(ev.key)) this.pause();
     });
     more.addEventListener("click", () => this.resume());
+    scroller.classList.add("following");
+    // Scroll anchoring keeps the bottom in view; should it ever lose it
+    // (the first overflow, a rebuild), this puts it back.
+    const anchor = scroller.querySelector(".anchor");
+    new IntersectionObserver((entries) => {
+      const visible = entries[entries.length - 1].isIntersecting;
+      if (!visible && this.following) this._toBottom();
+    }, { root: scroller }).observe(anchor);
   }
 
   schedule() {
@@ -87,6 +108,12 @@ export class LogView {
     this.refresh();
   }
 
+  setTimes(on) {
+    this.times = on;
+    this.rowsEl.classList.toggle("times", on);
+    this.refresh();
+  }
+
   setMatcher(matcher) {
     this.matcher = matcher;
     this.refresh();
@@ -102,7 +129,8 @@ export class LogView {
     const st = this.store.streams.get(rec.sid);
     const ranges = rec.type === "line" && rec.m && this.matcher && !this.matcher.invert
       ? this.matcher.ranges(rec.plain) : null;
-    const row = makeRow(rec, st ? st.info.name ?? rec.sid : rec.sid, st ? st.colour : 0, ranges);
+    const row = makeRow(rec, st ? st.info.name ?? rec.sid : rec.sid, st ? st.colour : 0, ranges,
+      { times: this.times, tags: this.single === null });
     row.recId = rec.id;
     if (rec === this.current) row.classList.add("current");
     if (rec.m) row.classList.add("hit");
@@ -118,19 +146,17 @@ export class LogView {
     if (this.full) {
       this.full = false;
       this._rebuild();
+      if (this.following) this._toBottom();
     } else {
       added = this._apply(changes);
     }
-    if (this.following) {
-      this._toBottom();
-    } else if (added > 0) {
-      this.newCount += added;
-    }
+    if (!this.following && added > 0) this.newCount += added;
     this._showMore();
     if (this.target !== null) this._seekTarget();
     if (this.pendingStep !== 0) {
       const dir = this.pendingStep;
       this.pendingStep = 0;
+    this.times = false; // the timestamp column
       this.step(dir);
     }
     this.onupdate();
@@ -141,13 +167,15 @@ export class LogView {
     this.shown = [];
     this.matches = 0;
     const frag = document.createDocumentFragment();
+    let c = null;
     for (const rec of this.store.records) {
       rec.m = this._match(rec);
       if (!this._visible(rec)) continue;
       rec.row = this._rowFor(rec);
       if (rec.m) this.matches++;
       this.shown.push(rec);
-      frag.append(rec.row);
+      if (c === null || c.childElementCount >= CHUNK) c = frag.appendChild(chunk());
+      c.append(rec.row);
     }
     this.rowsEl.replaceChildren(frag);
     if (this.current !== null && this.current.row === null) this.current = null;
@@ -156,12 +184,19 @@ export class LogView {
 
   _drop(rec) {
     if (rec.row !== null) {
-      rec.row.remove();
+      this._unlink(rec.row);
       rec.row = null;
       if (rec.m) this.matches--;
       return true;
     }
     return false;
+  }
+
+  /** Take a row out of the page; an emptied chunk goes too. */
+  _unlink(row) {
+    const parent = row.parentNode;
+    row.remove();
+    if (parent !== null && parent !== this.rowsEl && parent.firstChild === null) parent.remove();
   }
 
   /** Apply a change set; returns how many visible lines were added. */
@@ -182,7 +217,7 @@ export class LogView {
         if (rec.m) this.matches++;
         old.replaceWith(rec.row);
       } else {
-        old.remove();
+        this._unlink(old);
         rec.row = null;
         dropped = true;
       }
@@ -190,7 +225,7 @@ export class LogView {
     if (dropped) this.shown = this.shown.filter((r) => r.row !== null);
     // Rows are kept in record order: sort the new ones, then append or insert.
     const fresh = [...added].filter((r) => !r.dead && r.row === null).sort(compare);
-    const frag = document.createDocumentFragment();
+    let tail = this.rowsEl.lastElementChild;
     let count = 0;
     for (const rec of fresh) {
       rec.m = this._match(rec);
@@ -201,7 +236,10 @@ export class LogView {
       const shown = this.shown;
       if (shown.length === 0 || compare(shown[shown.length - 1], rec) <= 0) {
         shown.push(rec);
-        frag.append(rec.row);
+        if (tail === null || tail.childElementCount >= CHUNK) {
+          tail = this.rowsEl.appendChild(chunk());
+        }
+        tail.append(rec.row);
       } else {
         let lo = 0;
         let hi = shown.length;
@@ -210,11 +248,10 @@ export class LogView {
           if (compare(shown[mid], rec) <= 0) lo = mid + 1;
           else hi = mid;
         }
-        shown[lo].row.before(rec.row); // works whether it is in the page or the fragment
+        shown[lo].row.before(rec.row); // into that row's chunk
         shown.splice(lo, 0, rec);
       }
     }
-    this.rowsEl.append(frag);
     return count;
   }
 
@@ -242,6 +279,7 @@ export class LogView {
   pause() {
     if (!this.following) return;
     this.following = false;
+    this.scroller.classList.remove("following");
     this.newCount = 0;
     this._showMore();
     this.onupdate();
@@ -249,6 +287,7 @@ export class LogView {
 
   resume() {
     this.following = true;
+    this.scroller.classList.add("following");
     this.newCount = 0;
     this._toBottom();
     this._showMore();
@@ -336,7 +375,7 @@ export class LogView {
     const out = [];
     for (const rec of this.shown) {
       const parts = [];
-      if (timestamps && rec.ts !== undefined) parts.push(rec.row.querySelector(".ts").textContent);
+      if (timestamps && rec.ts !== undefined) parts.push(clock(rec.ts));
       if (tags) parts.push(rec.sid);
       if (rec.type === "line") parts.push(rec.plain);
       else parts.push(`[${rec.row.querySelector(".tx").textContent}]`);

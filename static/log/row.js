@@ -102,31 +102,41 @@ function gapLabel(rec) {
  * @param {string} name the stream's tag text
  * @param {number} colour the stream's tag colour index
  * @param {Array|null} ranges match ranges in the line's plain text
+ * @param {{times: boolean, tags: boolean}} columns which columns to make
+ *   (fewer elements per row: a flood costs less style and layout)
  */
-export function makeRow(rec, name, colour, ranges) {
+export function makeRow(rec, name, colour, ranges, columns) {
   const row = document.createElement("div");
   row.dataset.sid = rec.sid;
-  const ts = document.createElement("span");
-  ts.className = "ts";
-  const tag = document.createElement("span");
-  tag.className = `tag c${colour}`;
-  tag.textContent = name;
+  const lead = [];
+  let ts = null;
+  if (columns.times) {
+    ts = document.createElement("span");
+    ts.className = "ts";
+    lead.push(ts);
+  }
+  if (columns.tags) {
+    const tag = document.createElement("span");
+    tag.className = `tag c${colour}`;
+    tag.textContent = name;
+    lead.push(tag);
+  }
   const tx = document.createElement("span");
   tx.className = "tx";
   if (rec.type === "line") {
     row.className = rec.fd === "err" ? "row err" : "row";
     if (rec.contd) row.classList.add("contd");
     row.dataset.seq = String(rec.seq);
-    ts.textContent = clock(rec.ts);
+    if (ts !== null) ts.textContent = clock(rec.ts);
     fillText(tx, rec, ranges);
-    row.append(ts, tag, tx);
+    row.append(...lead, tx);
     if (rec.fd === "err") row.title = "standard error";
   } else if (rec.type === "gap") {
     row.className = "row gap";
     row.dataset.from = String(rec.from);
     row.dataset.to = String(rec.to);
     tx.textContent = gapLabel(rec);
-    row.append(ts, tag, tx);
+    row.append(...lead, tx);
     if (rec.state === "idle" || rec.state === "failed") {
       const load = document.createElement("button");
       load.type = "button";
@@ -137,7 +147,7 @@ export function makeRow(rec, name, colour, ranges) {
   } else {
     row.className = `row note ${rec.cls}`;
     tx.textContent = rec.text;
-    row.append(ts, tag, tx);
+    row.append(...lead, tx);
   }
   return row;
 }

@@ -48,7 +48,8 @@ export class StreamState {
     this.last = null; // the newest line record, for cont pieces
     this.key = -Infinity;
     this.ansi = PLAIN; // SGR state carried from line to line, as a terminal does
-    this.count = 0; // lines received, for the rate
+    this.count = 0; // lines received live (not replayed history), for the rate
+    this.replayUntil = 0; // lines up to this seq are history replayed at subscribe
     this.liveAt = null; // client time the stream was seen going live
     this.exitNoted = false;
     this.exitAfter = null; // seq after which a pending exit banner goes
@@ -112,6 +113,8 @@ export class Store {
       }
       st.info = info;
       st.gone = false;
+      // Replayed history is not part of the live line rate.
+      if (!attached) st.replayUntil = info.last_seq ?? 0;
     }
     for (const st of this.streams.values()) if (!seen.has(st.id)) st.gone = true;
     this.onstreams();
@@ -237,7 +240,7 @@ export class Store {
     for (const line of lines) {
       if (line.seq <= st.pos) continue; // never a line twice
       st.pos = line.seq;
-      st.count++;
+      if (line.seq > st.replayUntil) st.count++;
       const prev = st.last;
       if (line.cont && prev !== null && !prev.dead && prev.last === line.seq - 1
           && prev.raw.length + line.text.length <= MAX_ROW_CHARS) {
