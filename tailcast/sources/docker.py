@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -234,6 +235,7 @@ class DockerSource(Source):
         self.started_at = time.time()
         self.rounds = 0
         self._connected_ok = False
+        self.podman = False
         self._tasks: dict[str, asyncio.Task[None]] = {}
         # Set to the first exception a follower dies of: it ends the round.
         self._failure: asyncio.Future[BaseException] | None = None
@@ -304,6 +306,9 @@ class DockerSource(Source):
     async def _ping(self) -> None:
         async with asyncio.timeout(REQUEST_TIMEOUT), self.engine.request("/_ping") as resp:
             await resp.read()
+            # Podman's ``tail=`` loses newlines around long (partial) records,
+            # so there the backlog is cut by us instead (see _read_logs).
+            self.podman = "Libpod-Api-Version" in resp.headers
 
     async def _discover(self) -> None:
         """Attach every matching container, and resume the ones already tracked."""
@@ -478,6 +483,11 @@ class DockerSource(Source):
         if t.decoder is None or t.decoder.tty != tty:
             t.decoder = LogDecoder(tty=tty, max_line=self.config.max_line)
         state = info.get("State") or {}
+        if str(state.get("Status", "")).lower() in ("created", "configured", "initialized"):
+            self.hub.set_state(t.stream, "waiting", message="container created, not started yet")
+            return
+        if t.tail is not None and self.podman and t.decoder.resume.since() is None:
+            await self._read_logs(t, follow=False, backlog=t.tail)
         if state.get("Running"):
             self.hub.set_state(t.stream, "live")
             reader = asyncio.create_task(self._read_logs(t, follow=True))
@@ -504,17 +514,23 @@ class DockerSource(Source):
         t.finished = True
         self.hub.set_state(t.stream, "exited", exit_code=t.exit_code)
 
-    async def _read_logs(self, t: Tracked, *, follow: bool) -> None:
+    async def _read_logs(self, t: Tracked, *, follow: bool, backlog: int | None = None) -> None:
+        """One logs request from the resume point; ``backlog``: keep only the last N lines."""
         decoder = t.decoder
         assert decoder is not None
         params = {"stdout": "1", "stderr": "1", "timestamps": "1", "follow": "1" if follow else "0"}
         since = decoder.resume.since()
-        if since is None:
+        if since is None and backlog is None:
             since = t.since
         if since is not None:
             params["since"] = str(since)
-        elif t.tail is not None:
+        elif t.tail is not None and backlog is None:
             params["tail"] = str(t.tail)
+        t.tail = None  # the backlog is shown once
+        kept: deque[LogLine] | None = None
+        if backlog is not None:
+            kept = deque(maxlen=backlog)
+        publish = self._publish if kept is None else lambda _t, lines: kept.extend(lines)
         decoder.new_connection()
         timer: asyncio.TimerHandle | None = None
         loop = asyncio.get_running_loop()
@@ -527,19 +543,23 @@ class DockerSource(Source):
                 try:
                     async for chunk in resp.content.iter_chunked(READ_SIZE):
                         decoder.feed_data(chunk)
-                        self._publish(t, decoder.events())
+                        publish(t, decoder.events())
                         if timer is not None:
                             timer.cancel()
                             timer = None
-                        if decoder.pending:
+                        if decoder.pending and kept is None:
                             timer = loop.call_later(self.config.flush_delay, flush)
                 except (aiohttp.ClientError, OSError) as exc:
                     raise self.engine.translate(exc) from exc
                 decoder.feed_eof()
-                self._publish(t, decoder.events())
+                publish(t, decoder.events())
         finally:
             if timer is not None:
                 timer.cancel()
+        if kept:
+            while kept and kept[0].cont:
+                kept.popleft()  # the rest of a line whose start is not shown
+            self._publish(t, list(kept))
 
     def _publish(self, t: Tracked, lines: list[LogLine]) -> None:
         if lines:
@@ -568,8 +588,7 @@ class DockerSource(Source):
                 if before is not None and time.monotonic() - before[0] < STATS_REUSE:
                     pre = before[1]
                 else:
-                    pre = stats.get("cpu_stats") or {}
-                    stats = await self.engine.get_json(path, params)
+                    pre, stats = await self._two_samples(path, stats)
             t.stats_before = (time.monotonic(), stats.get("cpu_stats") or {})
         except (SourceError, TimeoutError, ValueError) as exc:
             return _no_stats(str(exc) or "stats timed out")
@@ -579,6 +598,27 @@ class DockerSource(Source):
             "memory_bytes": used,
             "memory_limit_bytes": limit,
         }
+
+    async def _two_samples(
+        self, path: str, first: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Two samples at the engine's own interval (``stream=true``, about 1 s):
+        back-to-back one-shot samples are too close for the kernel's counters."""
+        samples: list[dict[str, Any]] = []
+        async with (
+            asyncio.timeout(REQUEST_TIMEOUT),
+            self.engine.request(path, {"stream": "true"}) as resp,
+        ):
+            async for raw in resp.content:
+                if raw.strip():
+                    samples.append(json.loads(raw))
+                if len(samples) == 2:
+                    break
+        if not samples:
+            return first.get("cpu_stats") or {}, first
+        last = samples[-1]
+        before = samples[0] if len(samples) == 2 else first
+        return before.get("cpu_stats") or {}, last
 
     # -- lifecycle -------------------------------------------------------------------
 
