@@ -118,8 +118,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def wait_listening(port: int, group: Group, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_listening(port: int, group: Group, limit: float = 20.0) -> None:
+    deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if not group.alive():
             raise RuntimeError(f"{group.name} exited at start")
@@ -165,6 +165,18 @@ class Client:
                     break
 
 
+def make_log(d: Path) -> str:
+    d.mkdir()
+    path = d / "app.log"
+    path.write_bytes(b"")
+    return str(path)
+
+
+def append_warm(path: str) -> None:
+    with open(path, "ab") as fh:
+        fh.write(b"@%010d:%.6f;warm\n" % (0, time.monotonic()))
+
+
 def pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -174,9 +186,7 @@ def pct(values: list[float], q: float) -> float | None:
 
 async def run_style(style: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     d = work / style
-    d.mkdir()
-    path = str(d / "app.log")
-    Path(path).write_bytes(b"")
+    path = make_log(d)
     env_path = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
     os.environ["PYTHONPATH"] = env_path
     tc_port, wd_port = free_port(), free_port()
@@ -234,8 +244,7 @@ async def run_style(style: str, args: argparse.Namespace, work: Path) -> dict[st
             while not all(c.warm for c in clients.values()):
                 if time.monotonic() > deadline:
                     raise RuntimeError("clients did not warm up")
-                with open(path, "ab") as fh:
-                    fh.write(b"@%010d:%.6f;warm\n" % (0, time.monotonic()))
+                append_warm(path)
                 await asyncio.sleep(0.05)
             writer = await asyncio.create_subprocess_exec(
                 sys.executable,
