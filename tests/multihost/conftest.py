@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -38,10 +39,13 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process we started; ``url`` reaches it."""
 
-    def __init__(self, workdir: Path, password: str | None = None) -> None:
+    def __init__(self, workdir: Path, password: str | None = None, tls: bool = False) -> None:
         assert REDIS_SERVER, "redis-server is not installed (apt-get install redis-server)"
         self.workdir = workdir
         self.password = password
+        self.cert: Path | None = None
+        if tls:
+            self.cert = self._make_cert()
         self.port = free_port()
         self.popen: subprocess.Popen[bytes] | None = None
         self.log = workdir / "redis.log"
@@ -49,11 +53,32 @@ class RedisServer:
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
+        if self.cert is not None:
+            return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={self.cert}"
         return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def _make_cert(self) -> Path:
+        """A self-signed certificate for 127.0.0.1 (its own CA), made with openssl."""
+        cert, key = self.workdir / "cert.pem", self.workdir / "key.pem"
+        args = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        args += ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+        args += ["-addext", "subjectAltName=IP:127.0.0.1"]
+        subprocess.run(
+            args,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        return cert
 
     def start(self) -> None:
         assert REDIS_SERVER
         args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
+        if self.cert is not None:
+            key = self.workdir / "key.pem"
+            args[1:3] = ["--port", "0", "--tls-port", str(self.port)]
+            args += ["--tls-cert-file", str(self.cert), "--tls-key-file", str(key)]
+            args += ["--tls-ca-cert-file", str(self.cert), "--tls-auth-clients", "no"]
         args += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
         args += ["--logfile", str(self.log)]
         if self.password:
@@ -68,7 +93,11 @@ class RedisServer:
             if self.popen.poll() is not None:
                 raise AssertionError(f"redis-server exited: {self.log.read_text()[-2000:]}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as raw:
+                    s = raw
+                    if self.cert is not None:
+                        ctx = ssl.create_default_context(cafile=str(self.cert))
+                        s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
                     s.sendall(b"PING\r\n")
                     reply = s.recv(64)
                     if reply.startswith((b"+PONG", b"-NOAUTH")):
@@ -94,10 +123,10 @@ class RedisServer:
 def redis_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     servers: list[RedisServer] = []
 
-    def make(password: str | None = None) -> RedisServer:
+    def make(password: str | None = None, tls: bool = False) -> RedisServer:
         workdir = tmp_path / f"redis{len(servers)}"
         workdir.mkdir()
-        server = RedisServer(workdir, password)
+        server = RedisServer(workdir, password, tls)
         server.start()
         servers.append(server)
         return server

@@ -248,3 +248,22 @@ async def test_stream_id_owned_by_a_live_agent_is_not_taken(
     await apoll(lambda: "app" in w.hub.streams and w.hub.streams["app"].last_seq == 3)
     assert w.hub.streams["app"].epoch == a.hub.streams["app"].epoch
     assert b.agent.publisher.conflicts == {"app": a.agent.publisher.instance}
+
+
+async def test_tls_and_password_from_the_url(
+    redis_factory: Callable[..., RedisServer],
+    start_agent: Callable[..., Any],
+    start_server: Callable[..., Any],
+    session: aiohttp.ClientSession,
+) -> None:
+    """rediss:// with a CA file and a password: the same path, encrypted."""
+    redis = redis_factory(password="tls-pw", tls=True)
+    assert redis.url.startswith("rediss://:tls-pw@")
+    a = await start_agent(redis.url, "secure")
+    a.write(a.hub.streams["secure"], 20)
+    w = await start_server(web_config(redis.url))
+    await apoll(lambda: "secure" in w.hub.streams)
+    client = await ws_connect(session, w.ws_url)
+    await client.send({"type": "subscribe", "streams": ["secure"], "since": {"secure": 0}})
+    lines = await client.wait_lines("secure", 20)
+    assert texts(lines) == [f"secure {n}" for n in range(1, 21)]
