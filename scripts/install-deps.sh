@@ -85,9 +85,30 @@ install_python() {
     "$py" -m pip install --disable-pip-version-check --root-user-action=ignore -q -e ".$extra"
 }
 
+# True when tailcast is installed from this checkout with every dependency it
+# declares (the demo then starts at once; the test mode always reinstalls).
+installed_here() {
+    local py here=$PWD
+    py=$(bash scripts/python.sh) || return 1
+    # From / so that the checkout itself is not on sys.path.
+    (cd / && "$py" - "$here" <<'PYEOF'
+import re, sys
+from importlib import metadata
+from pathlib import Path
+
+import tailcast
+
+assert Path(tailcast.__file__).resolve().parent == Path(sys.argv[1]).resolve() / "tailcast"
+for req in metadata.requires("tailcast") or []:
+    if "extra ==" not in req:
+        metadata.version(re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0])
+PYEOF
+    ) >/dev/null 2>&1
+}
+
 case $mode in
     all) install_debian; install_python "[test]" ;;
     python) install_python "[test]" ;;
-    runtime) install_python "" ;;
+    runtime) installed_here && say "tailcast is installed from here" || install_python "" ;;
 esac
 say "done"

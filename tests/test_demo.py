@@ -179,23 +179,40 @@ class _LineReader:
         return line
 
 
+class _Demo:
+    """The demo runner, its output, and the PIDs of its children once known."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [*DEMO, "--port", "0", "--new-file-after", "1", "--speed", "4"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        assert self.proc.stdout is not None
+        self.reader = _LineReader(self.proc.stdout)
+        self.children: list[int] = []
+
+
 @pytest.fixture
-def demo() -> Iterator[tuple[subprocess.Popen[str], _LineReader]]:
-    proc = subprocess.Popen(
-        [*DEMO, "--port", "0", "--new-file-after", "1", "--speed", "4"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
+def demo() -> Iterator[_Demo]:
+    d = _Demo()
     try:
-        yield proc, _LineReader(proc.stdout)
+        yield d
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(DEADLINE)
-        proc.stdout.close()
+        # As a user would: Ctrl+C first; only a runner that ignores it is killed,
+        # and then its children too, by the PIDs it printed.
+        if d.proc.poll() is None:
+            d.proc.send_signal(signal.SIGINT)
+            try:
+                d.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                d.proc.kill()
+                d.proc.wait(DEADLINE)
+        for pid in d.children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _stream(streams: list[dict[str, Any]], filename: str) -> dict[str, Any] | None:
@@ -236,14 +253,13 @@ async def _check_live(url: str) -> None:
         await client.ws.close()
 
 
-def test_demo_serves_live_logs_and_build_then_ctrl_c_stops_all(
-    demo: tuple[subprocess.Popen[str], _LineReader],
-) -> None:
-    proc, reader = demo
+def test_demo_serves_live_logs_and_build_then_ctrl_c_stops_all(demo: _Demo) -> None:
+    proc, reader = demo.proc, demo.reader
     banner = [reader.next(), reader.next(), reader.next()]
     m = re.search(r"sample logs in (\S+) \(writer pid (\d+)\).*server pid (\d+)", banner[0])
     assert m, banner
     folder, writer_pid, server_pid = Path(m.group(1)), int(m.group(2)), int(m.group(3))
+    demo.children += [server_pid, writer_pid]
     url_m = re.search(r"open (http://127\.0\.0\.1:\d+/) in a browser", banner[1])
     assert url_m, banner
     assert "Ctrl+C" in banner[2]
@@ -258,6 +274,7 @@ def test_demo_serves_live_logs_and_build_then_ctrl_c_stops_all(
         if b"tailcast.demo\0build" in Path(f"/proc/{pid}/cmdline").read_bytes()
     ]
     assert builds, _children(server_pid)
+    demo.children += builds
 
     # Ctrl+C reaches the runner only (its children have sessions of their
     # own): it stops the server, the build with it, the writer, the folder.

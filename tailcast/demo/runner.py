@@ -35,6 +35,7 @@ __all__ = ["find_samples", "run_demo"]
 
 DEFAULT_PORT = 8080
 STOP_TIMEOUT = 15.0
+DEMO_BACKLOG = 1000
 SAMPLES = (ACCESS_LOG, BUILD_LOG, APP_LOG)
 
 
@@ -109,10 +110,17 @@ def _start_server(
         host,
         "--port",
         str(port),
+        # The whole sample files, not only their last 100 lines.
+        "--lines",
+        str(DEMO_BACKLOG),
         *extra,
     ]
     server = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,  # it writes to stderr; and it must not hold our stdout
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     started.append(server)
     assert server.stderr is not None
@@ -163,10 +171,13 @@ def run_demo(
                 str(speed),
             ],
             stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
             start_new_session=True,
         )
         # The default port may be taken: then let the system pick a free one.
-        server, url, said = _start_server(folder, host, port or DEFAULT_PORT, extra or [], servers)
+        server, url, said = _start_server(
+            folder, host, DEFAULT_PORT if port is None else port, extra or [], servers
+        )
         if url is None and port is None and "cannot listen" in said:
             print(f"{said}\ntailcast demo: trying a free port instead", file=sys.stderr)
             server, url, said = _start_server(folder, host, 0, extra or [], servers)
