@@ -1,0 +1,174 @@
+"""The Docker source against a fault-injecting fake engine on a unix socket.
+
+Only what a real engine will not do on demand: a connection dropped inside a
+frame, a response that ends with a truncated frame, a 4 GB length field. The
+real-engine tests are in test_docker.py. The fake serves records the way
+Podman does (whole-second timestamps, ``since`` compared inclusively).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import grp
+import os
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from tailcast.config import parse_source
+from tailcast.hub import Stream, decode_line
+from tailcast.protocol.docker import encode_frame, format_timestamp
+from tailcast.sources.docker import DockerSource, permission_message
+from tests.conftest import make_config
+from tests.helpers import apoll
+
+NS = 1_000_000_000
+T0 = 1_714_557_600 * NS
+CID = "c0ffee" * 10 + "abcd"
+# 30 records, 5 a second: whole-second timestamps repeat.
+RECORDS = [(T0 + i * NS // 5, 1 if i % 3 else 2, b"line %d\n" % i) for i in range(30)]
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class FakeEngine:
+    """Answers the calls DockerSource makes; ``plan`` says how each logs request fails."""
+
+    def __init__(self) -> None:
+        self.plan: list[str] = []
+        self.log_requests: list[dict[str, str]] = []
+        # Streaming answers (events, follow) stay open until the test ends.
+        self.stop = asyncio.Event()
+        app = web.Application()
+        app.router.add_get("/_ping", self.ping)
+        app.router.add_get("/events", self.events)
+        app.router.add_get("/containers/{name}/json", self.inspect)
+        app.router.add_get("/containers/{name}/logs", self.logs)
+        self.app = app
+
+    async def ping(self, request: web.Request) -> web.Response:
+        return web.Response(text="OK")
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        await self.stop.wait()
+        return resp
+
+    async def inspect(self, request: web.Request) -> web.Response:
+        info = {"Id": CID, "Name": "/web", "Config": {"Tty": False}, "State": {"Running": True}}
+        return web.json_response(info)
+
+    async def logs(self, request: web.Request) -> web.StreamResponse:
+        params = dict(request.query)
+        self.log_requests.append(params)
+        since = int(params["since"]) * NS if "since" in params else 0
+        wire = b"".join(
+            encode_frame(fd, format_timestamp(ts, fraction=False) + b" " + text)
+            for ts, fd, text in RECORDS
+            if ts >= since
+        )
+        mode = self.plan.pop(0) if self.plan else "ok"
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        if mode == "drop":  # connection lost in the middle of a frame
+            await resp.write(wire[: len(wire) // 2 + 3])
+            assert request.transport is not None
+            request.transport.close()
+            return resp
+        if mode == "truncated":  # a clean end of response, inside a frame
+            await resp.write(wire[: len(wire) // 3 + 5])
+            await resp.write_eof()
+            return resp
+        if mode == "huge":  # a 4 GB length field
+            await resp.write(b"\x01\x00\x00\x00\xff\xff\xff\xff" + b"x" * 100)
+            await self.stop.wait()
+            return resp
+        await resp.write(wire)
+        await self.stop.wait()  # follow: stay open
+        return resp
+
+
+@pytest_asyncio.fixture
+async def fake(tmp_path: Path) -> AsyncIterator[tuple[FakeEngine, str]]:
+    engine = FakeEngine()
+    runner = web.AppRunner(engine.app, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    path = str(tmp_path / "fake.sock")
+    site = web.UnixSite(runner, path)
+    await site.start()
+    try:
+        yield engine, path
+    finally:
+        engine.stop.set()
+        await runner.cleanup()
+
+
+def texts(stream: Stream) -> list[str]:
+    return [decode_line(b)["text"] for b in stream.ring]
+
+
+async def start(start_server: Any, path: str) -> tuple[Stream, DockerSource]:
+    cfg = make_config(docker_host=f"unix://{path}", flush_delay=0.1)
+    h = await start_server(cfg, specs=(parse_source("docker:web"),))
+    source = h.server.sources[0]
+    assert isinstance(source, DockerSource)
+    return h.hub.streams["web"], source
+
+
+EXPECTED = [f"line {i}" for i in range(30)]
+
+
+async def test_dropped_mid_frame_and_truncated_responses_resume_without_loss_or_repeat(
+    fake: tuple[FakeEngine, str], start_server: Any
+) -> None:
+    engine, path = fake
+    engine.plan = ["drop", "truncated", "drop"]
+    stream, source = await start(start_server, path)
+    await apoll(lambda: len(stream.ring) >= 30 and not engine.plan)
+    await apoll(lambda: len(engine.log_requests) >= 4)
+    assert texts(stream) == EXPECTED
+    assert [decode_line(b)["fd"] for b in stream.ring][:3] == ["err", "out", "out"]
+    # The first request reads everything (no backlog limit on a fake that is
+    # not Podman: tail); every later one resumes with since=.
+    assert all("since" in params for params in engine.log_requests[1:])
+    assert source.statistics()["duplicates_dropped"] > 0
+    assert stream.state == "live"
+
+
+async def test_a_four_gigabyte_length_is_an_error_state_not_an_allocation(
+    fake: tuple[FakeEngine, str], start_server: Any
+) -> None:
+    engine, path = fake
+    engine.plan = ["huge"]
+    stream, _ = await start(start_server, path)
+    seen: list[str] = []
+
+    def errored() -> bool:
+        message = stream.state_extra.get("message", "")
+        if stream.state == "error":
+            seen.append(message)
+        return bool(seen)
+
+    await apoll(errored)
+    assert "4294967295" in seen[0] and "over the limit" in seen[0]
+    # It reconnects by itself and then reads the real records.
+    await apoll(lambda: len(stream.ring) == 30)
+    assert texts(stream) == EXPECTED
+
+
+async def test_permission_denied_names_the_group_that_grants_access(tmp_path: Path) -> None:
+    path = tmp_path / "docker.sock"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+        group = grp.getgrnam("daemon")
+        os.chown(path, -1, group.gr_gid)
+        message = permission_message(str(path))
+    assert str(path) in message
+    assert "group 'daemon'" in message
+    assert "usermod -aG daemon" in message
