@@ -335,7 +335,7 @@ class LogDecoder:
         return self.events()
 
     def finish(self) -> list[LogLine]:
-        """The container stopped and its last response ended: what is left of each line is a line."""
+        """The container stopped and its last response ended: each partial line is a line."""
         if self.tty:
             if self._rec_ts is not None:
                 self._content(bytes(self._raw))
