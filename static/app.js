@@ -52,12 +52,19 @@ function connState(state, detail) {
   }
 }
 
+// Called every frame: touch the page only when something changed.
+let shown = { matches: -1, following: null, find: -1 };
 view.onupdate = () => {
-  find.showCount(view.matches);
-  const pause = $("#pause");
-  pause.setAttribute("aria-pressed", String(!view.following));
-  pause.textContent = view.following ? "Pause" : "Follow";
-  document.body.classList.toggle("paused", !view.following);
+  if (view.matches !== shown.matches || find.version !== shown.find) {
+    find.showCount(view.matches);
+  }
+  if (view.following !== shown.following) {
+    const pause = $("#pause");
+    pause.setAttribute("aria-pressed", String(!view.following));
+    pause.textContent = view.following ? "Pause" : "Follow";
+    document.body.classList.toggle("paused", !view.following);
+  }
+  shown = { matches: view.matches, following: view.following, find: find.version };
 };
 view.ontarget = (sid, seq, held) => {
   notice(held ? `line ${sid}:${seq} is hidden by the current view or filter`
@@ -237,9 +244,12 @@ $("#save").addEventListener("click", () => {
 
 // -- keyboard ------------------------------------------------------------------------
 
+const TEXT_INPUTS = new Set(["text", "search", "password", "number", "email", "url"]);
+
+// Keys typed into a text field are text, not shortcuts (a checkbox is not one).
 function typing(target) {
-  return target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement
-    || target?.isContentEditable;
+  return (target instanceof HTMLInputElement && TEXT_INPUTS.has(target.type))
+    || target instanceof HTMLTextAreaElement || target?.isContentEditable;
 }
 
 document.addEventListener("keydown", (ev) => {

@@ -52,6 +52,7 @@ export class FindBar {
     this.onchange = onchange;
     this.timer = null;
     this.matcher = null;
+    this.version = 0; // bumped on every change of the query or options
     form.addEventListener("submit", (ev) => ev.preventDefault());
     this.input.addEventListener("input", () => this._soon());
     this.input.addEventListener("keydown", (ev) => {
@@ -97,6 +98,7 @@ export class FindBar {
       this.input.setCustomValidity(`not a valid regular expression: ${err.message}`);
     }
     this.matcher = matcher;
+    this.version++;
     this.onchange(matcher);
   }
 

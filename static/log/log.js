@@ -20,6 +20,12 @@ export const FOLLOW_SLACK = 50;
  * grow with the number of rows held.
  */
 export const CHUNK = 100;
+/**
+ * Most rows built in one frame. After a stall (a busy machine, a background
+ * tab) thousands may be waiting; building them over several frames keeps
+ * each frame short. The store's cap drops the oldest before they are built.
+ */
+export const ROWS_PER_FRAME = 500;
 
 function chunk() {
   const c = document.createElement("div");
@@ -131,7 +137,6 @@ export class LogView {
       ? this.matcher.ranges(rec.plain) : null;
     const row = makeRow(rec, st ? st.info.name ?? rec.sid : rec.sid, st ? st.colour : 0, ranges,
       { times: this.times, tags: this.single === null });
-    row.recId = rec.id;
     if (rec === this.current) row.classList.add("current");
     if (rec.m) row.classList.add("hit");
     return row;
@@ -224,7 +229,13 @@ export class LogView {
     }
     if (dropped) this.shown = this.shown.filter((r) => r.row !== null);
     // Rows are kept in record order: sort the new ones, then append or insert.
-    const fresh = [...added].filter((r) => !r.dead && r.row === null).sort(compare);
+    let fresh = [...added].filter((r) => !r.dead && r.row === null).sort(compare);
+    if (fresh.length > ROWS_PER_FRAME) {
+      // The oldest now, the rest next frame (they stay in the store's change set).
+      for (const rec of fresh.slice(ROWS_PER_FRAME)) this.store.changes.added.add(rec);
+      fresh = fresh.slice(0, ROWS_PER_FRAME);
+      this.schedule();
+    }
     let tail = this.rowsEl.lastElementChild;
     let count = 0;
     for (const rec of fresh) {

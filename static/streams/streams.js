@@ -44,6 +44,7 @@ export class StreamsPanel {
     this.items = new Map(); // stream id -> {li, badge, rate, stats, last count, rate value}
     this.lastTick = performance.now();
     this.stats = new Map();
+    this.noStats = new Set(); // answered 404: this server has no stats for them
     this.allButton.addEventListener("click", () => this.choose(null));
     setInterval(() => this.tick(), RATE_EVERY);
     setInterval(() => this.pollStats(), STATS_EVERY);
@@ -142,7 +143,7 @@ export class StreamsPanel {
   pollStats() {
     if (document.hidden) return;
     for (const st of this.store.streams.values()) {
-      if (st.info.kind === "docker" && !st.gone) this._stats(st.id);
+      if (st.info.kind === "docker" && !st.gone && !this.noStats.has(st.id)) this._stats(st.id);
     }
   }
 
@@ -153,6 +154,7 @@ export class StreamsPanel {
       const res = await fetch(new URL(`api/streams/${encodeURIComponent(id)}/stats`,
         document.baseURI), { credentials: "same-origin", cache: "no-store" });
       if (res.ok) data = await res.json();
+      else if (res.status === 404) this.noStats.add(id);
     } catch {
       data = null;
     }
