@@ -47,7 +47,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         (["--max-line", "1", "-"], "--max-line"),
         (["--allow-origin", "evil", "-"], "--allow-origin"),
         (["--tls-cert", "/c.pem", "-"], "--tls-cert"),
-        (["--redis", "redis://127.0.0.1/", "-"], "--redis"),
+        (["--redis", "redis://127.0.0.1:1/", "-"], "--redis"),
         ([], "SOURCE"),
         (["cmd:"], "'cmd:'"),
         (["cmd:echo 'unclosed"], "cmd:echo 'unclosed"),
