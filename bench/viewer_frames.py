@@ -129,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
                 arg=sent,
                 timeout=30_000,
             )
+            # ... and until the rows have caught up (built over several frames).
+            page.wait_for_function(
+                "n => document.querySelectorAll('#rows .row').length >= n",
+                arg=min(args.cap, sent),
+                timeout=30_000,
+            )
             bench = page.evaluate("window.__bench")
             frames = bench["frames"][1:]
             work = bench["work"]
