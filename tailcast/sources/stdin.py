@@ -1,9 +1,10 @@
 """Standard input (``-``) as a stream.
 
-A pipe or terminal is read with the event loop (``connect_read_pipe``); a
-regular file redirected to stdin cannot be watched by epoll, so it is read in
-a worker thread instead. At end of input the stream goes to ``exited`` and
-the server keeps serving its history.
+A pipe, socket or terminal is read with the event loop
+(``connect_read_pipe``); anything epoll cannot watch — a regular file
+redirected to stdin, ``/dev/null`` — is read in a worker thread instead. At
+end of input the stream goes to ``exited`` and the server keeps serving its
+history.
 """
 
 from __future__ import annotations
@@ -46,10 +47,13 @@ class StdinSource(Source):
         self.hub.set_state(self.stream, "live")
         try:
             fd = self._in.fileno()
-            if stat.S_ISREG(os.fstat(fd).st_mode):
-                await self._read_file(fd, pump)
-            else:
+            mode = os.fstat(fd).st_mode
+            # epoll refuses regular files and most character devices; the
+            # loop would only report that from a callback, too late to fall back.
+            if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd):
                 await self._read_pipe(pump)
+            else:
+                await self._read_file(fd, pump)
         except OSError as exc:
             self.hub.set_state(self.stream, "error", message=f"reading standard input: {exc}")
             return

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from tailcast.errors import FrameError
 from tailcast.protocol import wire
+from tailcast.protocol.lines import Piece
 
 FAST = settings(max_examples=200, deadline=None)
 text_st = st.text(st.characters(exclude_categories=["Cs"]), max_size=60)
@@ -181,3 +182,18 @@ def test_arbitrary_json_values_give_a_frame_or_frame_error(value: Any) -> None:
 @given(st.text(max_size=200) | st.binary(max_size=200))
 def test_arbitrary_text_gives_a_frame_or_frame_error(data: str | bytes) -> None:
     _parse_or_frame_error(data)
+
+
+@given(
+    st.integers(min_value=1, max_value=2**53),
+    st.floats(min_value=0, max_value=4e9, allow_nan=False),
+    st.lists(st.tuples(text_st, st.booleans()), max_size=8),
+    st.sampled_from([None, "out", "err"]),
+)
+def test_encode_lines_equals_encode_line_per_piece(
+    first: int, ts: float, items: list[tuple[str, bool]], fd: str | None
+) -> None:
+    """The batch encoder (the burst hot path) gives exactly the per-line bytes."""
+    pieces = [Piece(text, cont) for text, cont in items]
+    expected = [wire.encode_line(first + i, ts, p.text, fd, p.cont) for i, p in enumerate(pieces)]
+    assert wire.encode_lines(first, ts, pieces, fd) == expected
