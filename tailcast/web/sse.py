@@ -24,6 +24,10 @@ from tailcast.web.auth import origin_allowed
 __all__ = ["events_handler", "format_event"]
 
 KEEPALIVE_SECONDS = 15.0
+# aiohttp does not cancel a handler whose client went away, and an idle
+# stream only finds out at its next write: look at the transport this often so
+# a vanished client frees its --max-clients slot within about a second.
+LIVENESS_SECONDS = 1.0
 
 
 def format_event(item: Outgoing) -> bytes | None:
@@ -81,12 +85,20 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         registry.subscribe(client, [stream.id], tail=tail, since=since)
         await response.write(b"retry: 1000\n\n")
+        idle = 0.0
         while True:
             try:
-                batch = await asyncio.wait_for(client.next_batch(), KEEPALIVE_SECONDS)
+                batch = await asyncio.wait_for(client.next_batch(), LIVENESS_SECONDS)
             except TimeoutError:
-                await response.write(b": keepalive\n\n")
+                transport = request.transport
+                if transport is None or transport.is_closing():
+                    break
+                idle += LIVENESS_SECONDS
+                if idle >= KEEPALIVE_SECONDS:
+                    idle = 0.0
+                    await response.write(b": keepalive\n\n")
                 continue
+            idle = 0.0
             if not batch:
                 break
             for item in batch:

@@ -167,3 +167,22 @@ async def test_errors(serve: Serve, session: aiohttp.ClientSession) -> None:
         assert response.status == 403
         assert "error" in await response.json()
     assert h.registry.statistics()["connects"] == 0
+
+
+async def test_a_vanished_sse_client_frees_its_slot(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    """An idle stream whose client went away is noticed without waiting for a write."""
+    h = await serve(max_clients=1)
+    response, reader = await open_events(session, h.url + "api/streams/app/events")
+    publish(h.hub, h.hub.get("app"), 1)
+    await reader.wait_lines(1)
+    assert h.registry.statistics()["clients"] == 1
+    response.close()  # drop the connection; nothing more is published
+    # Well under the 15 s keepalive: the liveness check, not a failed write, frees it.
+    await apoll(lambda: h.registry.statistics()["clients"] == 0, timeout=5.0)
+    # The slot is free again: a new client is served, not refused with 503.
+    response2, reader2 = await open_events(session, h.url + "api/streams/app/events")
+    assert response2.status == 200
+    await reader2.wait_lines(1)
+    response2.close()
