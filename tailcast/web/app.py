@@ -195,6 +195,24 @@ async def index(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def _static_path(name: str) -> Path | None:
+    root = static_dir().resolve()
+    path = (root / name).resolve()
+    # resolve() has already applied "..", symlinks and the like: whatever the
+    # encoding, the result must still be a file inside the viewer's folder.
+    if path.is_relative_to(root) and path.is_file():
+        return path
+    return None
+
+
+async def static_file(request: web.Request) -> web.StreamResponse:
+    """The viewer's files; a missing one is a JSON 404 like every other error."""
+    path = await asyncio.to_thread(_static_path, request.match_info["name"])
+    if path is None:
+        raise web.HTTPNotFound(text="no such file")
+    return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+
 _PROM = web.AppKey("prometheus", CollectorRegistry)
 
 
@@ -249,7 +267,7 @@ def make_app(config: Config, hub: Hub, registry: Registry) -> web.Application:
     r.add_get(base + "api/streams/{id}/stats", api.stream_stats)
     r.add_post(base + "api/streams/{id}/restart", api.stream_restart)
     r.add_post(base + "api/streams/{id}/stop", api.stream_stop)
-    r.add_static(base + "static/", static_dir(), show_index=False, follow_symlinks=False)
+    r.add_get(base + "static/{name:.+}", static_file)
     app.on_response_prepare.append(_security_headers)
     app.on_shutdown.append(_close_websockets)
     return app

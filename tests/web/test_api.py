@@ -229,3 +229,28 @@ async def test_base_path(serve: Serve, session: aiohttp.ClientSession) -> None:
     async with session.ws_connect(h.url + "ws?streams=app&tail=1") as ws:
         assert (await ws.receive_json(timeout=10))["type"] == "hello"
         assert (await ws.receive_json(timeout=10))["lines"][0]["seq"] == 1
+
+
+async def test_static_files_never_leave_the_viewer_folder(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    """Traversal in any encoding, and a missing file, are JSON 404s; real files are served."""
+    h = await serve()
+    async with session.get(h.url + "static/app.js") as resp:
+        assert resp.status == 200
+        assert resp.content_type == "application/javascript"
+    for path in (
+        "static/nope.js",
+        "static/ansi/",
+        "static/../setup.cfg",
+        "static/%2e%2e/%2e%2e/setup.cfg",
+        "static/..%2f..%2fsetup.cfg",
+        "static/%252e%252e/setup.cfg",
+        "static/..%5c..%5csetup.cfg",
+        "static//etc/passwd",
+        "static/%2fetc%2fpasswd",
+    ):
+        async with session.get(h.url + path) as resp:
+            assert resp.status == 404, path
+            assert resp.content_type == "application/json", path
+            assert "error" in await resp.json(), path
