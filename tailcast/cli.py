@@ -222,6 +222,10 @@ def _install_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) 
         count += 1
         if count > 1:
             sys.stderr.write(f"tailcast: second {signame}, exiting now\n")
+            # Commands must not outlive a forced exit: kill their groups now.
+            spawn = sys.modules.get("tailcast.sources.spawn")
+            if spawn is not None:
+                spawn.kill_all_groups()
             os._exit(130)
         stop()
 

@@ -57,6 +57,9 @@ PTY_SIZE = (50, 160)
 POLL_INTERVAL = 0.02
 # After SIGKILL: how long to wait for the kernel (and init) to clear the group.
 KILL_WAIT = 1.0
+# Process groups started and not yet seen gone: a forced exit (a second
+# Ctrl+C) SIGKILLs them so that no command outlives tailcast.
+LIVE_GROUPS: set[int] = set()
 
 
 @dataclass
@@ -147,6 +150,7 @@ async def spawn(
         # The child has its copies; ours must go or we never see end of file.
         for fd in child_fds:
             os.close(fd)
+    LIVE_GROUPS.add(proc.pid)
     return Child(proc, outputs)
 
 
@@ -220,12 +224,23 @@ async def end_group(proc: asyncio.subprocess.Process, pgid: int, grace: float) -
     its group (a background job) would keep our pipes open, and is an orphan.
     """
     if proc.returncode is not None and not group_alive(pgid):
+        LIVE_GROUPS.discard(pgid)
         return True
     signal_group(pgid, signal.SIGTERM)
-    if await _wait_gone(proc, pgid, grace):
-        return True
-    signal_group(pgid, signal.SIGKILL)
-    return await _wait_gone(proc, pgid, KILL_WAIT)
+    gone = await _wait_gone(proc, pgid, grace)
+    if not gone:
+        signal_group(pgid, signal.SIGKILL)
+        gone = await _wait_gone(proc, pgid, KILL_WAIT)
+    if gone:
+        LIVE_GROUPS.discard(pgid)
+    return gone
+
+
+def kill_all_groups() -> None:
+    """SIGKILL every process group still alive: the last act of a forced exit."""
+    for pgid in list(LIVE_GROUPS):
+        signal_group(pgid, signal.SIGKILL)
+    LIVE_GROUPS.clear()
 
 
 def exit_status(returncode: int) -> tuple[int, str | None]:

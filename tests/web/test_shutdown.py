@@ -12,7 +12,7 @@ import time
 
 import aiohttp
 
-from tests.helpers import Proc, run_tailcast, ws_connect
+from tests.helpers import Proc, apoll, run_tailcast, ws_connect
 
 EXIT_WITHIN = 8.0
 
@@ -64,10 +64,21 @@ async def test_second_sigint_forces_exit() -> None:
             assert proc.popen.poll() is None  # ... and shutdown is waiting for the child
             proc.popen.send_signal(signal.SIGINT)
             status = await wait_exit(proc)
+            assert status == 130
+            assert proc.popen.stderr is not None
+            assert "second SIGINT" in proc.popen.stderr.read().decode()
+            # The forced exit took the stubborn child with it (no orphan).
+            await apoll(lambda: not _alive(child_pid))
         finally:
             if child_pid:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(child_pid, signal.SIGKILL)
-        assert status == 130
-        assert proc.popen.stderr is not None
-        assert "second SIGINT" in proc.popen.stderr.read().decode()
+
+
+def _alive(pid: int) -> bool:
+    """Running or stopped, but not a zombie waiting for init."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except FileNotFoundError:
+        return False
