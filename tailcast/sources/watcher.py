@@ -1,5 +1,10 @@
 """One directory watcher shared by every followed file of the process.
 
+On Linux the watcher is :class:`tailcast.sources.inotify.InotifyWatcher` (one
+inotify descriptor read by the event loop, see there why); this module holds
+the client interface, the bookkeeping both backends share, and the portable
+backend, :class:`Watcher`, used where inotify is not available:
+
 A single ``watchfiles.awatch`` (one inotify instance, one Rust thread) watches
 the union of the directories the file sources ask for, non-recursively, and
 hands each batch of changes to the clients whose directories it touches.
@@ -41,7 +46,7 @@ from typing import Protocol
 
 import watchfiles
 
-__all__ = ["DEBOUNCE_MS", "STEP_MS", "WatchClient", "Watcher", "shared_watcher"]
+__all__ = ["BACKEND", "DEBOUNCE_MS", "STEP_MS", "WatchClient", "Watcher", "shared_watcher"]
 
 log = logging.getLogger("tailcast.sources.watcher")
 
@@ -246,6 +251,7 @@ class Watcher:
 
     def statistics(self) -> dict[str, object]:
         return {
+            "backend": type(self).__name__,
             "clients": len(self.clients),
             "watched_dirs": len(self.watched),
             "polled_dirs": len(self._polled),
@@ -257,6 +263,10 @@ class Watcher:
 
 _WATCHERS: dict[asyncio.AbstractEventLoop, Watcher] = {}
 
+# "inotify" (Linux: :mod:`tailcast.sources.inotify`, the default there) or
+# "watchfiles" (this module's :class:`Watcher`: everywhere else).
+BACKEND = "inotify"
+
 
 def shared_watcher() -> Watcher:
     """The watcher of the running event loop (created on first use)."""
@@ -265,5 +275,11 @@ def shared_watcher() -> Watcher:
         del _WATCHERS[other]
     watcher = _WATCHERS.get(loop)
     if watcher is None:
-        watcher = _WATCHERS[loop] = Watcher()
+        from tailcast.sources import inotify
+
+        if BACKEND == "inotify" and inotify.available():
+            watcher = inotify.InotifyWatcher()
+        else:
+            watcher = Watcher()
+        _WATCHERS[loop] = watcher
     return watcher

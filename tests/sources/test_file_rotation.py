@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from tailcast.sources import watcher
 from tests.helpers import apoll
 from tests.sources.test_file_harness import Following, SteadyWriter, following, line_text
 
@@ -131,3 +135,26 @@ async def test_copytruncate_loses_only_the_unrecoverable_window(tmp_path: Path) 
     assert in_copy <= set(got)
     assert in_file <= set(got)
     assert "truncated" in f.events("app.log")
+
+
+async def test_the_watchfiles_backend_follows_a_rotation_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The portable backend (platforms without inotify) under the same writer.
+    monkeypatch.setattr(watcher, "BACKEND", "watchfiles")
+    log = tmp_path / "app.log"
+    log.write_bytes(b"")
+    writer = SteadyWriter(log, COUNT, RATE, {700: rename_hook(int(RATE * 0.1))})
+    async with following(log, quiet=1.0, lines=0, flush_delay=30.0) as f:
+        assert f.source.statistics()["watcher"]["backend"] == "Watcher"
+        got = await run_writer(f, writer, "app.log")
+        assert got == list(range(1, COUNT + 1))
+        assert f.events("app.log") == ["rotated"]
+
+
+async def test_linux_uses_the_inotify_backend(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"")
+    async with following(log) as f:
+        backend = f.source.statistics()["watcher"]["backend"]
+        assert backend == ("InotifyWatcher" if sys.platform.startswith("linux") else "Watcher")
