@@ -8,6 +8,7 @@ groups are ever signalled: nothing is killed by name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -148,10 +149,8 @@ class Group:
             if not self.pids():
                 break
         for p in self.procs:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
             if p.stderr is not None:
                 p.stderr.close()
         self.pgid = 0

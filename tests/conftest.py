@@ -1,4 +1,9 @@
-"""Fixtures shared by every test: an in-process server on a loopback port."""
+"""Fixtures shared by every test: an in-process server on a loopback port.
+
+Browser tests (``tests/viewer``) run last: Playwright's sync API keeps an
+event loop running in the main thread for as long as its session-scoped
+browser lives, and no asyncio test can run after it has started.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,6 @@ import pytest_asyncio
 from tailcast.config import Config, SourceSpec
 from tailcast.server import Server
 from tailcast.sources.base import Source
-
-
 
 
 def make_config(**overrides: Any) -> Config:
@@ -45,8 +48,11 @@ async def start_server() -> AsyncIterator[Callable[..., Any]]:
     """``harness = await start_server(config, sources=[...])``; stopped at the end."""
     started: list[Server] = []
 
-    async def start(config: Config | None = None, sources: list[Source] | None = None,
-                    specs: tuple[SourceSpec, ...] | None = None) -> ServerHarness:
+    async def start(
+        config: Config | None = None,
+        sources: list[Source] | None = None,
+        specs: tuple[SourceSpec, ...] | None = None,
+    ) -> ServerHarness:
         cfg = config or make_config()
         if specs is not None:
             cfg = dataclasses.replace(cfg, sources=specs)
@@ -64,3 +70,8 @@ async def start_server() -> AsyncIterator[Callable[..., Any]]:
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as s:
         yield s
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Move the browser tests to the end (stable: the rest keep their order)."""
+    items.sort(key=lambda item: "tests/viewer/" in item.nodeid)

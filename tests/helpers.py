@@ -88,8 +88,12 @@ def run_tailcast(
     """
     full_env = {**os.environ, **(env or {})}
     popen = subprocess.Popen(
-        tailcast_cmd(*args), stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=full_env, cwd=cwd,
+        tailcast_cmd(*args),
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=full_env,
+        cwd=cwd,
     )
     proc: Proc | None = None
     try:
@@ -126,8 +130,11 @@ class WSClient:
 
     async def recv(self, timeout: float = DEADLINE) -> dict[str, Any]:
         msg = await asyncio.wait_for(self.ws.receive(), timeout)
-        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
-                        aiohttp.WSMsgType.CLOSING):
+        if msg.type in (
+            aiohttp.WSMsgType.CLOSE,
+            aiohttp.WSMsgType.CLOSED,
+            aiohttp.WSMsgType.CLOSING,
+        ):
             self.close_code = self.ws.close_code
             raise ConnectionError(f"closed with {self.ws.close_code}")
         assert msg.type == aiohttp.WSMsgType.TEXT, msg
@@ -171,7 +178,10 @@ class WSClient:
 
 
 async def ws_connect(
-    session: aiohttp.ClientSession, url: str, *, protocols: Sequence[str] = ("tailcast.v1",),
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    protocols: Sequence[str] = ("tailcast.v1",),
     **kwargs: Any,
 ) -> WSClient:
     ws = await session.ws_connect(url, protocols=protocols, max_msg_size=0, **kwargs)

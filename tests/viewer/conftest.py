@@ -14,7 +14,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 
 from tests.conftest import make_config
 from tests.viewer.support import TcpProxy, ThreadServer
@@ -31,6 +38,9 @@ CHROMIUM_ARGS = [
 ]
 # Playwright's waits (expect, wait_for_*) give up after this many ms.
 TIMEOUT_MS = 15_000
+# expect() has its own default (5 s), which page.set_default_timeout does not
+# change; on a loaded 2-core CI machine 5 s is too short to be a deadline.
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 @pytest.fixture(scope="session")
