@@ -56,6 +56,19 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tls-key", dest="tls_key", metavar="FILE", help="TLS private key (PEM)")
     g.add_argument("--token", help="require this token (better: TAILCAST_TOKEN)")
     g.add_argument(
+        "--token-file",
+        dest="token_file",
+        metavar="FILE",
+        help="read the token from FILE once at start (one line)",
+    )
+    g.add_argument(
+        "--trust-proxy",
+        dest="trust_proxy",
+        action="store_const",
+        const=True,
+        help="believe X-Forwarded-Proto/-Host from the reverse proxy in front",
+    )
+    g.add_argument(
         "--allow-origin",
         dest="allow_origin",
         action="append",
@@ -80,6 +93,18 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         dest="max_frame",
         metavar="BYTES",
         help="largest client WebSocket frame; larger closes with 1009 (default 65536)",
+    )
+    g.add_argument(
+        "--max-subscriptions",
+        dest="max_subscriptions",
+        metavar="N",
+        help="streams one WebSocket client may name (default 1000)",
+    )
+    g.add_argument(
+        "--max-body",
+        dest="max_body",
+        metavar="BYTES",
+        help="largest request body; larger is 413 (default 65536)",
     )
     g.add_argument(
         "--queue-bytes",

@@ -12,6 +12,7 @@ import glob as globmod
 import os
 import re
 import shlex
+import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,9 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8080
     token: str | None = None
+    # Read once at start into ``token``; kept to say where the token came from.
+    token_file: str | None = None
+    trust_proxy: bool = False
     allow_origin: tuple[str, ...] = ()
     allow_control: bool = False
     history: int = DEFAULT_HISTORY
@@ -58,6 +62,8 @@ class Config:
     max_line: int = DEFAULT_MAX_LINE
     max_clients: int = 1000
     max_frame: int = 64 * 1024
+    max_subscriptions: int = 1000
+    max_body: int = 64 * 1024
     queue_bytes: int = DEFAULT_QUEUE_BYTES
     flush_delay: float = 0.25
     heartbeat: float = 30.0
@@ -85,13 +91,16 @@ _INT_OPTIONS = {
     "max_line": 64,
     "max_clients": 1,
     "max_frame": 256,
+    "max_subscriptions": 1,
+    "max_body": 1024,
     "queue_bytes": 4096,
 }
 _FLOAT_OPTIONS = {"flush_delay": 0.0, "heartbeat": 1.0, "poll_interval": 0.01, "linger": 0.0}
-_BOOL_OPTIONS = ("allow_control", "poll", "pty")
+_BOOL_OPTIONS = ("allow_control", "poll", "pty", "trust_proxy")
 _STR_OPTIONS = (
     "host",
     "token",
+    "token_file",
     "restart",
     "base_path",
     "tls_cert",
@@ -305,6 +314,48 @@ def from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
     return settings
 
 
+def read_token_file(path: str) -> str:
+    """The token in ``path``, read once at start; one trailing line ending is not part of it.
+
+    A file keeps the token out of ``ps`` and the environment (systemd's
+    ``LoadCredential=`` hands one over this way).
+    """
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(64 * 1024 + 1)
+    except OSError as exc:
+        raise ConfigError(
+            f"--token-file {path}: cannot read it: {exc.strerror or exc}", option="token_file"
+        ) from None
+    if len(data) > 64 * 1024:
+        raise ConfigError(f"--token-file {path}: larger than 64 KiB", option="token_file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"--token-file {path}: not UTF-8 text", option="token_file") from None
+    token = text.removesuffix("\n").removesuffix("\r")
+    if not token.strip():
+        raise ConfigError(f"--token-file {path}: the file is empty", option="token_file")
+    if "\n" in token or "\r" in token:
+        raise ConfigError(
+            f"--token-file {path}: the token must be a single line", option="token_file"
+        )
+    return token
+
+
+def _check_tls(cert: str, key: str) -> None:
+    """Load the pair once now, so that a bad one is one clear line and exit 2
+    (rather than a failure to listen, which would name the wrong option)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except OSError as exc:
+        raise ConfigError(
+            f"--tls-cert/--tls-key: cannot load {cert} and {key}: {exc.strerror or exc}",
+            option="tls_cert",
+        ) from None
+
+
 def build_config(
     cli: Mapping[str, Any],
     sources: list[str],
@@ -330,7 +381,13 @@ def build_config(
     for spec in specs:
         if spec.named and not slugify(spec.name):
             raise ConfigError(f"source {spec.raw!r}: the name gives no usable stream id")
+    if merged.get("token_file"):
+        if merged.get("token"):
+            raise ConfigError("--token and --token-file: give only one", option="token_file")
+        merged["token"] = read_token_file(merged["token_file"])
     if bool(merged.get("tls_cert")) != bool(merged.get("tls_key")):
         raise ConfigError("--tls-cert and --tls-key go together", option="tls_cert")
+    if merged.get("tls_cert"):
+        _check_tls(merged["tls_cert"], merged["tls_key"])
     fields = {f.name for f in dataclasses.fields(Config)}
     return Config(sources=tuple(specs), **{k: v for k, v in merged.items() if k in fields})

@@ -10,7 +10,7 @@ from aiohttp import web
 from tailcast.errors import UnknownStream
 from tailcast.hub import Stream, decode_line
 from tailcast.web.app import AUTH, CONFIG, HUB, json_error
-from tailcast.web.auth import COOKIE, SESSION_SECONDS
+from tailcast.web.auth import COOKIE, SESSION_SECONDS, is_https
 
 __all__ = ["list_streams", "login", "stream_lines", "stream_restart", "stream_stats", "stream_stop"]
 
@@ -130,7 +130,7 @@ async def login(request: web.Request) -> web.Response:
         path=config.base_path,
         httponly=True,
         samesite="Strict",
-        secure=bool(config.tls_cert),
+        secure=is_https(request, config.trust_proxy),
         max_age=SESSION_SECONDS,
     )
     return response

@@ -172,7 +172,17 @@ class _Metrics(Collector):
                 value=reg["lines_dropped"],
             ),
             CounterMetricFamily("tailcast_gaps", "Gap messages sent", value=reg["gaps"]),
+            *_task_gauge(),
         ]
+
+
+def _task_gauge() -> list[Metric]:
+    """Live asyncio tasks: flat while clients come and go, or something leaks."""
+    try:
+        tasks = len(asyncio.all_tasks())
+    except RuntimeError:  # scraped outside the event loop: nothing to count
+        return []
+    return [GaugeMetricFamily("tailcast_tasks", "asyncio tasks alive", value=tasks)]
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -241,7 +251,7 @@ def make_app(config: Config, hub: Hub, registry: Registry) -> web.Application:
     base = config.base_path
     app = web.Application(
         middlewares=[errors_middleware, make_auth_middleware(base)],
-        client_max_size=64 * 1024,
+        client_max_size=config.max_body,
         handler_args={"max_field_size": 16 * 1024},
     )
     app[HUB] = hub

@@ -17,7 +17,7 @@ from collections import OrderedDict, deque
 
 from aiohttp import web
 
-__all__ = ["COOKIE", "Auth", "origin_allowed"]
+__all__ = ["COOKIE", "Auth", "is_https", "origin_allowed", "own_origin"]
 
 COOKIE = "tailcast_session"
 MAX_SESSIONS = 10_000
@@ -103,11 +103,44 @@ def ws_bearer(request: web.Request) -> str | None:
     return None
 
 
-def origin_allowed(request: web.Request, allowed: tuple[str, ...]) -> bool:
+def _forwarded(request: web.Request, name: str) -> str | None:
+    """The first (client-side) value of a proxy's ``X-Forwarded-*`` header."""
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    first = value.split(",")[0].strip().lower()
+    return first or None
+
+
+def own_origin(request: web.Request, trust_proxy: bool = False) -> tuple[str | None, str]:
+    """The server's own ``(scheme, host[:port])`` as the browser sees it.
+
+    Without ``trust_proxy`` the scheme is not known (``None``): behind a
+    TLS-terminating proxy the scheme the server sees differs from the
+    browser's, so only the host is compared. With it, the proxy's
+    ``X-Forwarded-Proto`` and ``X-Forwarded-Host`` are believed — any client
+    can send those headers, so only a proxy that sets them may be trusted.
+    """
+    host = request.host.lower()
+    if not trust_proxy:
+        return None, host
+    return _forwarded(request, "X-Forwarded-Proto"), _forwarded(request, "X-Forwarded-Host") or host
+
+
+def is_https(request: web.Request, trust_proxy: bool = False) -> bool:
+    """Whether the browser talks HTTPS to us (for the cookie's ``Secure`` flag)."""
+    if request.secure:
+        return True
+    return trust_proxy and _forwarded(request, "X-Forwarded-Proto") == "https"
+
+
+def origin_allowed(
+    request: web.Request, allowed: tuple[str, ...], trust_proxy: bool = False
+) -> bool:
     """Same-origin or explicitly allowed; a request without Origin is not a browser's.
 
-    The own origin is compared by host (and port): behind a TLS-terminating
-    proxy the scheme the server sees differs from the browser's.
+    The own origin is compared by host (and port), and by scheme too when the
+    proxy in front is trusted to say it (:func:`own_origin`).
     """
     origin = request.headers.get("Origin")
     if origin is None:
@@ -115,5 +148,10 @@ def origin_allowed(request: web.Request, allowed: tuple[str, ...]) -> bool:
     origin = origin.strip().rstrip("/").lower()
     if origin in (o.lower() for o in allowed):
         return True
-    _, sep, netloc = origin.partition("://")
-    return bool(sep) and netloc == request.host.lower()
+    scheme, sep, netloc = origin.partition("://")
+    if not sep:
+        return False
+    own_scheme, own_host = own_origin(request, trust_proxy)
+    if own_scheme is not None and scheme != own_scheme:
+        return False
+    return netloc == own_host

@@ -56,7 +56,7 @@ def _int_param(value: str, name: str) -> int:
 async def events_handler(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     registry = request.app[REGISTRY]
-    if not origin_allowed(request, config.allow_origin):
+    if not origin_allowed(request, config.allow_origin, config.trust_proxy):
         return json_error(403, "origin not allowed")
     stream_id = request.match_info["id"]
     try:

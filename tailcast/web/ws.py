@@ -25,6 +25,8 @@ log = logging.getLogger("tailcast.ws")
 
 CLOSE_NOT_AUTHENTICATED = 4001
 CLOSE_UNKNOWN_STREAM = 4004
+# How long an unauthenticated socket may take to answer its 4001 close.
+UNAUTHENTICATED_CLOSE_TIMEOUT = 2.0
 
 
 def _query_subscription(request: web.Request) -> tuple[list[str], int | None]:
@@ -64,9 +66,16 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     registry = request.app[REGISTRY]
     hub = request.app[HUB]
-    if not origin_allowed(request, config.allow_origin):
+    if not origin_allowed(request, config.allow_origin, config.trust_proxy):
         return json_error(403, "origin not allowed")
     streams, tail = _query_subscription(request)
+    named = {s for s in streams if s != wire.ALL}
+    if len(named) > config.max_subscriptions:
+        return json_error(
+            400, f"more than {config.max_subscriptions} streams named (--max-subscriptions)"
+        )
+    if not request.app[AUTH].request_ok(request):
+        return await _refuse_unauthenticated(request)
     try:
         client = registry.connect(request.remote or "")
     except TooManyClients as exc:
@@ -79,9 +88,6 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     )
     try:
         await ws.prepare(request)
-        if not request.app[AUTH].request_ok(request):
-            await ws.close(code=CLOSE_NOT_AUTHENTICATED, message=b"not authenticated")
-            return ws
         request.app[WEBSOCKETS].add(ws)
         # Hello and the URL subscription in one step (no await between): the
         # hello's last_seq is exactly where live delivery starts.
@@ -95,7 +101,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
             return ws
         sender = asyncio.create_task(_sender(ws, client, registry))
         try:
-            await _reader(ws, client, registry)
+            await _reader(ws, client, registry, named, config.max_subscriptions)
         finally:
             client.close()
             sender.cancel()
@@ -111,7 +117,36 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         registry.disconnect(client)
 
 
-async def _reader(ws: web.WebSocketResponse, client: Client, registry: Registry) -> None:
+async def _refuse_unauthenticated(request: web.Request) -> web.WebSocketResponse:
+    """Upgrade and close with 4001 at once, sending nothing else.
+
+    A browser cannot read the status of a refused upgrade but can read a close
+    code. This socket takes no ``--max-clients`` slot (no registry client), and
+    a peer that never answers the close is dropped after
+    :data:`UNAUTHENTICATED_CLOSE_TIMEOUT`, so that unauthenticated sockets
+    cannot crowd out authenticated ones.
+    """
+    ws = web.WebSocketResponse(
+        protocols=(wire.SUBPROTOCOL,),
+        timeout=UNAUTHENTICATED_CLOSE_TIMEOUT,
+        max_msg_size=4096,  # nothing it sends is read but its close
+        compress=False,
+    )
+    await ws.prepare(request)
+    await ws.close(code=CLOSE_NOT_AUTHENTICATED, message=b"not authenticated")
+    return ws
+
+
+async def _reader(
+    ws: web.WebSocketResponse,
+    client: Client,
+    registry: Registry,
+    named: set[str],
+    max_subscriptions: int,
+) -> None:
+    """Serve client frames. ``named``: the stream ids this client subscribed by
+    name (``*`` is one subscription, whatever the number of streams), which
+    ``--max-subscriptions`` bounds."""
     async for msg in ws:
         if msg.type == WSMsgType.TEXT:
             try:
@@ -120,6 +155,15 @@ async def _reader(ws: web.WebSocketResponse, client: Client, registry: Registry)
                 client_error(client, str(exc))
                 continue
             if isinstance(frame, wire.Subscribe):
+                wanted = named.union(s for s in frame.streams if s != wire.ALL)
+                if len(wanted) > max_subscriptions:
+                    # All or nothing: a partial subscription would be a surprise.
+                    client_error(
+                        client,
+                        f"subscribe refused: more than {max_subscriptions} streams "
+                        "per client (--max-subscriptions); nothing was subscribed",
+                    )
+                    continue
                 since = dict(frame.since) if frame.since is not None else None
                 unknown = registry.subscribe(client, frame.streams, tail=frame.tail, since=since)
                 if unknown:
@@ -128,8 +172,13 @@ async def _reader(ws: web.WebSocketResponse, client: Client, registry: Registry)
                         message=f"unknown stream: {unknown[0]}"[:120].encode(),
                     )
                     return
+                named.update(wanted)
             else:
                 registry.unsubscribe(client, frame.streams)
+                if wire.ALL in frame.streams:
+                    named.clear()  # "*" unsubscribes everything
+                else:
+                    named.difference_update(frame.streams)
         elif msg.type == WSMsgType.BINARY:
             client_error(client, "binary frames are not part of protocol v1; send JSON text")
         elif msg.type == WSMsgType.ERROR:
