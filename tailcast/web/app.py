@@ -5,7 +5,8 @@ inline script, no framing, no sniffing, no referrer). Middlewares, outermost
 first:
 
 1. ``errors``: every error answer is JSON ``{"error": TEXT}`` with its status;
-2. ``auth``: with a token configured, everything but ``/healthz``, the login
+2. ``body_limit``: a body announced larger than ``--max-body`` is ``413`` at once;
+3. ``auth``: with a token configured, everything but ``/healthz``, the login
    route and the viewer's static files (which hold no log data: the viewer
    must load to show its login form) needs credentials.
 """
@@ -101,6 +102,19 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 def _open_paths(base: str) -> tuple[set[str], str]:
     return {base + "healthz", base + "api/login", base, base[:-1] or "/"}, base + "static/"
+
+
+def make_body_limit_middleware(max_body: int) -> Any:
+    """413 at once for a request that announces a body over ``--max-body``
+    (aiohttp itself would only notice while reading it, if it ever arrives)."""
+
+    @web.middleware
+    async def body_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.content_length is not None and request.content_length > max_body:
+            return json_error(413, f"request body larger than {max_body} bytes (--max-body)")
+        return await handler(request)
+
+    return body_limit_middleware
 
 
 def make_auth_middleware(base: str) -> Any:
@@ -250,7 +264,11 @@ def make_app(config: Config, hub: Hub, registry: Registry) -> web.Application:
 
     base = config.base_path
     app = web.Application(
-        middlewares=[errors_middleware, make_auth_middleware(base)],
+        middlewares=[
+            errors_middleware,
+            make_body_limit_middleware(config.max_body),
+            make_auth_middleware(base),
+        ],
         client_max_size=config.max_body,
         handler_args={"max_field_size": 16 * 1024},
     )
