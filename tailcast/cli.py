@@ -14,11 +14,14 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from tailcast import __version__
 from tailcast.config import Config, build_config
 from tailcast.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tailcast.server import Server
 
 __all__ = ["build_parser", "console_main", "main"]
 
@@ -258,13 +261,9 @@ def _install_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) 
         loop.add_signal_handler(sig, handler, sig.name)
 
 
-async def serve(config: Config) -> int:
-    """Run a server until SIGINT/SIGTERM; print the ``serving`` line once listening."""
-    from tailcast.server import Server
-
-    server = Server(config)
-    stop = asyncio.Event()
-    _install_signals(asyncio.get_running_loop(), stop.set)
+async def start_and_announce(server: Server) -> bool:
+    """Listen, then print the ``serving`` line; print why and return False if it cannot."""
+    config = server.config
     try:
         url = await server.start()
     except OSError as exc:
@@ -274,11 +273,23 @@ async def serve(config: Config) -> int:
             f"{exc.strerror or exc}",
             file=sys.stderr,
         )
-        return 2
+        return False
     n = len(server.hub.streams)
     print(
         f"tailcast: serving {n} stream{'s' if n != 1 else ''} on {url}", file=sys.stderr, flush=True
     )
+    return True
+
+
+async def serve(config: Config) -> int:
+    """Run a server until SIGINT/SIGTERM; print the ``serving`` line once listening."""
+    from tailcast.server import Server
+
+    server = Server(config)
+    stop = asyncio.Event()
+    _install_signals(asyncio.get_running_loop(), stop.set)
+    if not await start_and_announce(server):
+        return 2
     await stop.wait()
     await server.stop()
     return 0

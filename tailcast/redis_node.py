@@ -18,7 +18,6 @@ then the publisher (publishing what is pending, bounded), then the mirror.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sys
 from collections.abc import Callable
@@ -31,13 +30,11 @@ from tailcast.hub import Hub
 from tailcast.redis_mirror import Mirror
 from tailcast.redis_publish import Publisher
 from tailcast.sources import build_source
-from tailcast.sources.base import Source
+from tailcast.sources.base import Source, start_sources, stop_sources
 
 __all__ = ["Agent", "WebNode", "run_agent"]
 
 log = logging.getLogger("tailcast.redis")
-
-SOURCE_CLOSE_TIMEOUT = 8.0
 
 
 class WebNode:
@@ -88,25 +85,10 @@ class Agent:
         assert self.config.redis is not None
         await link.check_reachable(self.config.redis)
         await self.publisher.start()
-        for source in self.sources:
-            self._tasks.append(
-                asyncio.create_task(_run_source(source), name=f"source:{source.spec.raw}")
-            )
+        self._tasks = start_sources(self.sources)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
-        if self.sources:
-            _, pending = await asyncio.wait(
-                [asyncio.ensure_future(s.close()) for s in self.sources],
-                timeout=SOURCE_CLOSE_TIMEOUT,
-            )
-            if pending:
-                log.warning("%d source(s) did not close in time", len(pending))
+        await stop_sources(self._tasks, self.sources)
         await self.publisher.stop()
 
     def statistics(self) -> dict[str, Any]:
@@ -115,15 +97,6 @@ class Agent:
             "publisher": self.publisher.statistics(),
             "sources": [s.statistics() for s in self.sources],
         }
-
-
-async def _run_source(source: Source) -> None:
-    try:
-        await source.run()
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("source %s crashed", source.spec.raw)
 
 
 async def run_agent(

@@ -12,7 +12,6 @@ Shutdown order (:meth:`Server.stop`), written down because it matters:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import ssl
@@ -24,7 +23,7 @@ from tailcast.config import Config
 from tailcast.hub import Hub
 from tailcast.registry import Registry
 from tailcast.sources import build_source
-from tailcast.sources.base import Source
+from tailcast.sources.base import SOURCE_CLOSE_TIMEOUT, Source, start_sources, stop_sources
 from tailcast.web.app import make_app
 
 if TYPE_CHECKING:
@@ -33,8 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["SOURCE_CLOSE_TIMEOUT", "Server"]
 
 log = logging.getLogger("tailcast.server")
-
-SOURCE_CLOSE_TIMEOUT = 8.0
 
 
 class Server:
@@ -95,38 +92,15 @@ class Server:
         if sockets and sockets[0].family == socket.AF_INET6:
             host = f"[{host}]"
         self.url = f"{config.scheme}://{host}:{self.port}{config.base_path}"
-        for source in self.sources:
-            task = asyncio.create_task(self._run_source(source), name=f"source:{source.spec.raw}")
-            self._tasks.append(task)
+        self._tasks = start_sources(self.sources)
         return self.url
-
-    async def _run_source(self, source: Source) -> None:
-        try:
-            await source.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # A source's own errors are states; reaching here is a bug. Keep serving.
-            log.exception("source %s crashed", source.spec.raw)
 
     async def stop(self) -> None:
         if self._runner is not None:
             # Stops listening, closes WebSockets with 1001 (on_shutdown), ends SSE.
             await self._runner.cleanup()
             self._runner = None
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
-        if self.sources:
-            done = await asyncio.wait(
-                [asyncio.ensure_future(s.close()) for s in self.sources],
-                timeout=SOURCE_CLOSE_TIMEOUT,
-            )
-            if done[1]:
-                log.warning("%d source(s) did not close in time", len(done[1]))
+        await stop_sources(self._tasks, self.sources)
         if self.redis is not None:
             await self.redis.stop()
 

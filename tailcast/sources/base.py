@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tailcast.protocol.lines import LineSplitter
@@ -25,10 +28,22 @@ if TYPE_CHECKING:
     from tailcast.config import Config, SourceSpec
     from tailcast.hub import Hub, Stream
 
-__all__ = ["DEFAULT_FLUSH_DELAY", "LinePump", "Source"]
+__all__ = [
+    "DEFAULT_FLUSH_DELAY",
+    "SOURCE_CLOSE_TIMEOUT",
+    "LinePump",
+    "Source",
+    "start_sources",
+    "stop_sources",
+]
+
+log = logging.getLogger("tailcast.sources")
 
 # How long a partial line (no newline yet) waits before it is shown anyway.
 DEFAULT_FLUSH_DELAY = 0.25
+# Longest wait for every source's close() at shutdown (a process gets SIGTERM,
+# a 4 s grace, SIGKILL, and a last read inside this).
+SOURCE_CLOSE_TIMEOUT = 8.0
 
 
 class Source(abc.ABC):
@@ -108,3 +123,37 @@ class LinePump:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+async def _run_source(source: Source) -> None:
+    try:
+        await source.run()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        # A source's own errors are states; reaching here is a bug. Keep serving.
+        log.exception("source %s crashed", source.spec.raw)
+
+
+def start_sources(sources: Sequence[Source]) -> list[asyncio.Task[None]]:
+    """One task per source, owned by the caller, who ends them with :func:`stop_sources`."""
+    return [
+        asyncio.create_task(_run_source(source), name=f"source:{source.spec.raw}")
+        for source in sources
+    ]
+
+
+async def stop_sources(tasks: list[asyncio.Task[None]], sources: Sequence[Source]) -> None:
+    """Cancel the tasks, then close every source within :data:`SOURCE_CLOSE_TIMEOUT`."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    tasks.clear()
+    if sources:
+        _, pending = await asyncio.wait(
+            [asyncio.ensure_future(s.close()) for s in sources], timeout=SOURCE_CLOSE_TIMEOUT
+        )
+        if pending:
+            log.warning("%d source(s) did not close in time", len(pending))

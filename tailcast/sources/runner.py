@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from tailcast.cli import _install_signals
+from tailcast.cli import _install_signals, start_and_announce
 from tailcast.config import SourceSpec, build_config
 from tailcast.errors import ConfigError
 from tailcast.server import Server
@@ -165,22 +165,11 @@ async def _run(config: Any, spec: SourceSpec) -> int:
     source.echo = echo.write
     stop = asyncio.Event()
     _install_signals(loop, stop.set)
-    try:
-        url = await server.start()
-    except OSError as exc:
-        await server.stop()
+    # The serving line is printed before the loop runs again, so before the
+    # first echoed byte.
+    if not await start_and_announce(server):
         echo.close()
-        print(
-            f"tailcast: --host/--port: cannot listen on {config.host}:{config.port}: "
-            f"{exc.strerror or exc}",
-            file=sys.stderr,
-        )
         return 2
-    n = len(server.hub.streams)
-    # Printed before the loop runs again, so before the first echoed byte.
-    print(
-        f"tailcast: serving {n} stream{'s' if n != 1 else ''} on {url}", file=sys.stderr, flush=True
-    )
     finished = asyncio.ensure_future(source.finished.wait())
     stopped = asyncio.ensure_future(stop.wait())
     try:
