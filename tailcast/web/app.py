@@ -221,11 +221,16 @@ async def index(request: web.Request) -> web.StreamResponse:
 
 def _static_path(name: str) -> Path | None:
     root = static_dir().resolve()
-    path = (root / name).resolve()
-    # resolve() has already applied "..", symlinks and the like: whatever the
-    # encoding, the result must still be a file inside the viewer's folder.
-    if path.is_relative_to(root) and path.is_file():
-        return path
+    try:
+        path = (root / name).resolve()
+        # resolve() has already applied "..", symlinks and the like: whatever the
+        # encoding, the result must still be a file inside the viewer's folder.
+        if path.is_relative_to(root) and path.is_file():
+            return path
+    except (OSError, ValueError):
+        # A NUL byte (ValueError), a name too long for the system (OSError):
+        # no such file either — never a 500 (found by tests/security/test_fuzz.py).
+        pass
     return None
 
 
