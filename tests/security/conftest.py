@@ -6,9 +6,11 @@ requests no well-behaved client library would send.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,3 +96,53 @@ async def raw_request(port: int, data: bytes, timeout: float = 10.0) -> bytes:
 
 def status_of(response: bytes) -> int:
     return int(response.split(b" ", 2)[1])
+
+
+def drain_stderr(popen: subprocess.Popen[bytes]) -> tuple[list[str], threading.Thread]:
+    """Read a subprocess's standard error as it comes, into a list.
+
+    An unread pipe fills up and then blocks the writer: a server logging
+    under load would hang. Every unhandled exception is logged there too.
+    """
+    lines: list[str] = []
+    pipe = popen.stderr
+    assert pipe is not None
+    thread = threading.Thread(
+        target=lambda: lines.extend(line.decode(errors="replace") for line in pipe), daemon=True
+    )
+    thread.start()
+    return lines, thread
+
+
+def errors_logged(lines: list[str]) -> list[str]:
+    return [line for line in lines if "Traceback" in line or " ERROR " in line]
+
+
+@dataclass(frozen=True)
+class ProcStats:
+    """What /proc says about a process: resident memory, descriptors, threads."""
+
+    rss_bytes: int
+    fds: int
+    threads: int
+
+
+def proc_stats(pid: int) -> ProcStats:
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    rss_kib = int(fields["VmRSS"].split()[0])
+    return ProcStats(
+        rss_bytes=rss_kib * 1024,
+        fds=len(os.listdir(f"/proc/{pid}/fd")),
+        threads=int(fields["Threads"]),
+    )
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus text into ``{name{labels}: value}`` (comments skipped)."""
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
