@@ -107,16 +107,21 @@ def run_tailcast(
         proc = Proc(popen, m.group(2), int(m.group(1)), [first])
         yield proc
     finally:
-        if popen.poll() is None:
-            popen.terminate()
-            try:
-                popen.wait(10)
-            except subprocess.TimeoutExpired:
-                popen.kill()
-                popen.wait(5)
-        for pipe in (popen.stdin, popen.stdout, popen.stderr):
-            if pipe is not None:
-                pipe.close()
+        end_process(popen)
+
+
+def end_process(popen: subprocess.Popen[bytes]) -> None:
+    """Stop a process this test started (SIGTERM, 10 s, SIGKILL) and close its pipes."""
+    if popen.poll() is None:
+        popen.terminate()
+        try:
+            popen.wait(10)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait(5)
+    for pipe in (popen.stdin, popen.stdout, popen.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 class WSClient:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tailcast import __version__
-from tests.helpers import SERVING_RE
+from tests.helpers import SERVING_RE, end_process
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a build needs from the checkout; everything else stays out of it.
@@ -141,14 +141,7 @@ def installed_server(venv: Path, tmp_path: Path) -> Iterator[str]:
         assert m, f"the installed tailcast did not start: {first!r}"
         yield m.group(2)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        end_process(proc)
 
 
 def _get(url: str) -> tuple[int, str, bytes]:

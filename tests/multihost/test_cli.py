@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from tailcast.cli import main
-from tests.helpers import assert_contiguous, run_tailcast, tailcast_cmd, texts
+from tests.helpers import assert_contiguous, end_process, run_tailcast, tailcast_cmd, texts
 from tests.helpers import ws_connect as connect_ws
 from tests.multihost.conftest import RedisServer, free_port
 
@@ -34,15 +34,7 @@ def run_agent(*args: str) -> Iterator[subprocess.Popen[bytes]]:
         assert AGENT_RE.match(first), f"agent did not start: {first!r}"
         yield popen
     finally:
-        if popen.poll() is None:
-            popen.terminate()
-            try:
-                popen.wait(10)
-            except subprocess.TimeoutExpired:
-                popen.kill()
-                popen.wait(5)
-        if popen.stderr is not None:
-            popen.stderr.close()
+        end_process(popen)
 
 
 def test_bad_redis_url_exits_2_naming_the_option(capsys: pytest.CaptureFixture[str]) -> None:

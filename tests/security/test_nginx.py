@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import ServerHarness
-from tests.helpers import DEADLINE, ws_connect
+from tests.helpers import DEADLINE, end_process, ws_connect
 from tests.security.conftest import BEARER, TOKEN, Cert, free_port
 from tests.web.conftest import Serve, line_text, publish
 
@@ -138,15 +138,7 @@ def start_nginx(folder: Path, backend: int, cert: Cert) -> Iterator[Nginx]:
             time.sleep(0.02)
         yield Nginx(popen, folder=folder, **ports)
     finally:
-        if popen.poll() is None:
-            popen.terminate()
-            try:
-                popen.wait(10)
-            except subprocess.TimeoutExpired:
-                popen.kill()
-                popen.wait(5)
-        if popen.stderr is not None:
-            popen.stderr.close()
+        end_process(popen)
 
 
 @dataclass
