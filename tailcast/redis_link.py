@@ -22,11 +22,13 @@ redis-py is imported lazily: tailcast without ``--redis`` does not need it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from tailcast.errors import ConfigError
 
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 __all__ = [
+    "BACKOFF",
     "BLOCK_MS",
     "CONNECT_TIMEOUT",
     "EVENTS",
@@ -49,6 +52,7 @@ __all__ = [
     "hgetall",
     "lines_key",
     "newest",
+    "reconnect_forever",
     "redact",
     "xread",
     "xread_items",
@@ -238,3 +242,39 @@ def xread_items(reply: Any) -> list[tuple[bytes, Entries]]:
     if isinstance(reply, dict):
         return [(k, list(v[0] if v and isinstance(v[0], list) else v)) for k, v in reply.items()]
     return [(k, list(v)) for k, v in reply]
+
+
+# Seconds between attempts while Redis is away (the last one repeats).
+BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+async def reconnect_forever(
+    connected: asyncio.Event,
+    sync: Callable[[], Awaitable[None]],
+    work: Callable[[], Awaitable[None]],
+    on_back: Callable[[], None],
+    on_error: Callable[[BaseException, bool], None],
+) -> NoReturn:
+    """The loop both sides of multi-host mode run: ``sync``, then ``work`` until
+    Redis fails; then back off and sync again, forever (until cancelled).
+
+    ``connected`` is set while synced. ``on_back`` runs once per reconnection;
+    ``on_error(exc, outage_started)`` on every failure, ``outage_started``
+    true only on the first of an outage (to log it and show it once).
+    """
+    attempt = 0
+    while True:
+        try:
+            if not connected.is_set():
+                await sync()
+                connected.set()
+                on_back()
+            attempt = 0
+            await work()
+        except asyncio.CancelledError:
+            raise
+        except redis_errors() as exc:
+            on_error(exc, connected.is_set())
+            connected.clear()
+            await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
+            attempt += 1

@@ -45,7 +45,6 @@ log = logging.getLogger("tailcast.redis.mirror")
 
 COUNT = 1000  # entries per key per XREAD
 RESYNC = 5.0
-BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0)
 
 
 @dataclass
@@ -99,26 +98,23 @@ class Mirror:
     async def _run(self) -> None:
         assert self._client is not None
         client = self._client
-        attempt = 0
-        while True:
-            try:
-                if not self.connected.is_set():
-                    await self._sync(client)
-                    self.connected.set()
-                    self.reconnects += 1
-                    log.warning("redis %s is back: mirroring resumed", link.redact(self.url))
-                attempt = 0
-                await self._follow(client)
-            except asyncio.CancelledError:
-                raise
-            except link.redis_errors() as exc:
-                if self.connected.is_set():
-                    log.warning("redis %s unreachable (%s): retrying", link.redact(self.url), exc)
-                    self._unreachable(str(exc))
-                self.connected.clear()
-                self.last_error = str(exc)
-                await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
-                attempt += 1
+        await link.reconnect_forever(
+            self.connected,
+            lambda: self._sync(client),
+            lambda: self._follow(client),
+            self._back,
+            self._error,
+        )
+
+    def _back(self) -> None:
+        self.reconnects += 1
+        log.warning("redis %s is back: mirroring resumed", link.redact(self.url))
+
+    def _error(self, exc: BaseException, outage_started: bool) -> None:
+        if outage_started:
+            log.warning("redis %s unreachable (%s): retrying", link.redact(self.url), exc)
+            self._unreachable(str(exc))
+        self.last_error = str(exc)
 
     def _unreachable(self, reason: str) -> None:
         """Make the outage visible: every mirrored stream is in ``error`` until resync."""

@@ -42,7 +42,6 @@ BATCH = 1000  # lines per pipeline round trip
 HEARTBEAT = 5.0
 HEARTBEAT_TTL = 15  # seconds without a heartbeat before another agent may take a stream over
 MAX_EVENTS = 1000  # tail -F events waiting for Redis; older ones are dropped (counted)
-BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0)
 STOP_TIMEOUT = 3.0  # for publishing what is pending at stop
 
 
@@ -147,30 +146,27 @@ class Publisher:
     async def _run(self) -> None:
         assert self._client is not None
         client = self._client
-        attempt = 0
-        while True:
-            try:
-                if not self.connected.is_set():
-                    await self._sync(client)
-                    self.connected.set()
-                    self.reconnects += 1
-                    log.warning("redis %s is back: publishing resumed", link.redact(self.url))
-                attempt = 0
-                await self._publish_loop(client)
-            except asyncio.CancelledError:
-                raise
-            except link.redis_errors() as exc:
-                if self.connected.is_set():
-                    log.warning(
-                        "redis %s unreachable (%s): lines wait in the local ring (%d per stream)",
-                        link.redact(self.url),
-                        exc,
-                        self.hub.history,
-                    )
-                self.connected.clear()
-                self.last_error = str(exc)
-                await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
-                attempt += 1
+        await link.reconnect_forever(
+            self.connected,
+            lambda: self._sync(client),
+            lambda: self._publish_loop(client),
+            self._back,
+            self._error,
+        )
+
+    def _back(self) -> None:
+        self.reconnects += 1
+        log.warning("redis %s is back: publishing resumed", link.redact(self.url))
+
+    def _error(self, exc: BaseException, outage_started: bool) -> None:
+        if outage_started:
+            log.warning(
+                "redis %s unreachable (%s): lines wait in the local ring (%d per stream)",
+                link.redact(self.url),
+                exc,
+                self.hub.history,
+            )
+        self.last_error = str(exc)
 
     async def _publish_loop(self, client: Redis) -> None:
         loop = asyncio.get_running_loop()
