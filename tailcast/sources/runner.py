@@ -1,11 +1,12 @@
 """``tailcast run [OPTIONS] -- COMMAND ARG...``: one command, served and echoed.
 
 The server starts with one process stream (plus any ``[[source]]`` of
-``--config``), prints ``tailcast: serving 1 stream on URL`` on stderr, and
-echoes the command's stdout to our stdout and its stderr to our stderr, byte
-for byte (colours included). When the command ends, the server keeps serving
-for ``--linger`` seconds so the page can still be read, then exits with the
-command's status (128+N when a signal N killed it; 2 when it could not start).
+``--config``), prints ``tailcast: serving 1 streams on URL`` on stderr (the
+contract's exact words), and echoes the command's stdout to our stdout and
+its stderr to our stderr, byte for byte (colours included). When the command
+ends, the server keeps serving for ``--linger`` seconds so the page can still
+be read, then exits with the command's status (128+N when a signal N killed
+it; 2 when it could not start).
 SIGINT/SIGTERM end the command (SIGTERM to its group, grace, SIGKILL) and
 then tailcast, with the command's status.
 
