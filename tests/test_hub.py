@@ -207,3 +207,31 @@ def test_statistics() -> None:
     assert stats["bytes_in"]["s"] == sum(
         len(wire.encode_line(i + 1, 1.0, t)) for i, t in enumerate("abc")
     )
+
+
+def _numbered(first: int, count: int) -> list[bytes]:
+    return [wire.encode_line(seq, 1.0, f"n{seq}") for seq in range(first, first + count)]
+
+
+def test_publish_numbered_skips_what_it_has_and_restarts_after_a_jump() -> None:
+    """Mirrored lines (multi-host): numbering comes from elsewhere, never twice, never a hole."""
+    hub = Hub(history=100)
+    rec = Recorder()
+    hub.listener = rec
+    stream = hub.adopt_stream("m", "m", "file", "e-1", {}, first_seq=1, lines=_numbered(1, 3))
+    assert (stream.first_seq, stream.last_seq) == (1, 3)
+
+    hub.publish_numbered(stream, 2, _numbered(2, 2))  # all already here: nothing
+    assert rec.lines == []
+
+    hub.publish_numbered(stream, 3, _numbered(3, 3))  # overlaps: only 4 and 5 are new
+    assert rec.lines == [("m", 4, _numbered(4, 2))]
+    assert [line["seq"] for line in ring(stream)] == [1, 2, 3, 4, 5]
+    assert stream.lines_in == 2
+    assert stream.bytes_in == sum(map(len, _numbered(4, 2)))
+
+    hub.publish_numbered(stream, 9, _numbered(9, 2))  # 6..8 are gone for good
+    assert rec.lines[-1] == ("m", 9, _numbered(9, 2))
+    # The ring stays contiguous: it restarts at the jump.
+    assert [line["seq"] for line in ring(stream)] == [9, 10]
+    assert (stream.first_seq, stream.last_seq) == (9, 10)
