@@ -201,18 +201,11 @@ class Hub:
         skip = stream.last_seq + 1 - first_seq
         if skip >= len(encoded):
             return
-        lines = list(encoded[max(skip, 0) :])
-        if skip > 0:
-            first_seq += skip
-        elif skip < 0:
+        if skip < 0:
             stream.ring.clear()
             stream.last_seq = first_seq - 1
-        stream.last_seq += len(lines)
-        stream.lines_in += len(lines)
-        stream.bytes_in += sum(map(len, lines))
-        stream.ring.extend(lines)
-        if self.listener is not None:
-            self.listener.on_lines(stream, first_seq, lines)
+        # Now the first new line is last_seq + 1, exactly what _store numbers from.
+        self._store(stream, list(encoded[max(skip, 0) :]))
 
     def get(self, stream_id: str) -> Stream:
         try:
