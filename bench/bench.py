@@ -63,7 +63,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from procs import Group  # noqa: E402
+from procs import Group, websocketd_argv  # noqa: E402
 from writer import warm_line, writer_main  # noqa: E402
 from wsclient import worker_main  # noqa: E402
 
@@ -192,18 +192,7 @@ def start_server(target: str, path: str, port: int, args: argparse.Namespace, lo
     if target == "websocketd":
         return Group.start_pipeline(
             target,
-            [
-                [
-                    args.websocketd,
-                    "--address=127.0.0.1",
-                    f"--port={port}",
-                    "--loglevel=error",
-                    "tail",
-                    "-n0",
-                    "-F",
-                    path,
-                ]
-            ],
+            [websocketd_argv(args.websocketd, port, path)],
             main=0,
             log=log,
         )

@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Group", "group_pids", "proc_cpu", "proc_rss"]
+__all__ = ["Group", "group_pids", "proc_cpu", "proc_rss", "websocketd_argv"]
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -154,3 +154,17 @@ class Group:
             if p.stderr is not None:
                 p.stderr.close()
         self.pgid = 0
+
+
+def websocketd_argv(websocketd: str, port: int, path: str) -> list[str]:
+    """The peer as the notes measured it: one ``tail -n0 -F FILE`` per client."""
+    return [
+        websocketd,
+        "--address=127.0.0.1",
+        f"--port={port}",
+        "--loglevel=error",
+        "tail",
+        "-n0",
+        "-F",
+        path,
+    ]

@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from procs import Group  # noqa: E402
+from procs import Group, websocketd_argv  # noqa: E402
 
 MARKER = re.compile(rb"@(\d{10}):(\d+\.\d+);")
 STYLES = ("rename", "rename-late", "copytruncate")
@@ -213,18 +213,7 @@ async def run_style(style: str, args: argparse.Namespace, work: Path) -> dict[st
         ),
         "websocketd": Group.start_pipeline(
             "websocketd",
-            [
-                [
-                    args.websocketd,
-                    "--address=127.0.0.1",
-                    f"--port={wd_port}",
-                    "--loglevel=error",
-                    "tail",
-                    "-n0",
-                    "-F",
-                    path,
-                ]
-            ],
+            [websocketd_argv(args.websocketd, wd_port, path)],
             main=0,
             log=log,
         ),
