@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tailcast.defaults import DEFAULT_HISTORY, DEFAULT_MAX_LINE, DEFAULT_QUEUE_BYTES
 from tailcast.errors import ConfigError
-from tailcast.hub import DEFAULT_HISTORY, slugify
-from tailcast.protocol.lines import DEFAULT_MAX_LINE
-from tailcast.registry import DEFAULT_QUEUE_BYTES
+from tailcast.protocol.wire import slugify
 
 __all__ = ["Config", "SourceSpec", "build_config", "parse_source"]
 

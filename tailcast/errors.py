@@ -7,6 +7,9 @@
     ├── SourceError               a source cannot read right now (missing file,
     │                             daemon down, permission denied); sources turn it
     │                             into a visible ``error``/``waiting`` state
+    ├── ConnectionLost            Redis is not there right now (multi-host; retried)
+    ├── ServerRefused             a server's answer a retry will not fix (``watch``)
+    ├── TooManyClients            the client registry is full (-> 503)
     ├── ProtocolError             bytes or frames from outside that break a rule
     │   ├── FrameError            a client frame we cannot accept (-> ``error`` message)
     │   └── FrameTooLarge         a length field over the limit (never allocated)
@@ -20,11 +23,14 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "ConnectionLost",
     "FrameError",
     "FrameTooLarge",
     "ProtocolError",
+    "ServerRefused",
     "SourceError",
     "TailcastError",
+    "TooManyClients",
     "UnknownStream",
 ]
 
@@ -44,9 +50,27 @@ class ConfigError(TailcastError):
 class SourceError(TailcastError):
     """A source cannot read right now; it retries by itself."""
 
-    def __init__(self, message: str, *, state: str = "error") -> None:
+    def __init__(self, message: str, *, state: str = "error", status: int | None = None) -> None:
         super().__init__(message)
         self.state = state
+        # The HTTP status a daemon answered with, when it answered (Docker).
+        self.status = status
+
+
+class ConnectionLost(TailcastError):
+    """Redis is not reachable right now; the caller reconnects with backoff."""
+
+
+class ServerRefused(TailcastError):
+    """A server's answer that a retry will not fix; ``status`` is the exit status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TooManyClients(TailcastError):
+    """The client registry is at ``--max-clients``."""
 
 
 class ProtocolError(TailcastError):

@@ -16,36 +16,28 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 import secrets
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from tailcast.defaults import DEFAULT_HISTORY
 from tailcast.errors import UnknownStream
 from tailcast.protocol import wire
 from tailcast.protocol.lines import Piece
 
 __all__ = [
-    "DEFAULT_HISTORY",
     "STATES",
     "Controller",
     "Hub",
     "HubListener",
+    "StatsProvider",
     "Stream",
-    "slugify",
 ]
 
-DEFAULT_HISTORY = 10_000
 STATES = frozenset({"waiting", "live", "exited", "error"})
 EVENTS = frozenset({"truncated", "rotated", "reattached"})
-
-
-def slugify(name: str) -> str:
-    """A stream id from a name: ``[a-z0-9][a-z0-9._-]*``, stable for the same name."""
-    slug = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._")
-    return slug or "stream"
 
 
 class Controller(Protocol):
@@ -54,6 +46,12 @@ class Controller(Protocol):
     async def restart(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+class StatsProvider(Protocol):
+    """What a source with resource figures (a container) offers ``/stats``."""
+
+    async def __call__(self) -> dict[str, Any]: ...
 
 
 class HubListener(Protocol):
@@ -84,7 +82,7 @@ class Stream:
         self.last_seq = 0
         self.ring: deque[bytes] = deque(maxlen=history)
         self.controller: Controller | None = None
-        self.stats_provider: Any = None
+        self.stats_provider: StatsProvider | None = None
         self.lines_in = 0
         self.bytes_in = 0
 
@@ -144,7 +142,7 @@ class Hub:
 
     def add_stream(self, name: str, kind: str, **detail: Any) -> Stream:
         """Create a stream; its id is derived from ``name``, made unique by a suffix."""
-        base = slugify(name)
+        base = wire.slugify(name)
         stream_id = base
         n = 2
         while stream_id in self.streams:

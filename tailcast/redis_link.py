@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from tailcast.errors import ConfigError
+from tailcast.errors import ConfigError, ConnectionLost
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -42,7 +42,6 @@ __all__ = [
     "EVENTS",
     "PREFIX",
     "STREAMS",
-    "ConnectionLost",
     "StreamRecord",
     "agent_key",
     "check_reachable",
@@ -120,10 +119,6 @@ class StreamRecord:
             extra=dict(obj.get("extra") or {}),
             detail=dict(obj.get("detail") or {}),
         )
-
-
-class ConnectionLost(Exception):
-    """Redis went away (or never answered); the caller retries with backoff."""
 
 
 def redact(url: str) -> str:

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tailcast import redis_link as link
+from tailcast.errors import ConnectionLost
 from tailcast.hub import Hub, Stream
 
 if TYPE_CHECKING:
@@ -315,7 +316,7 @@ class Publisher:
                     if "equal or smaller" not in str(result):
                         # Not a duplicate (out of memory, a foreign key type...):
                         # treated like an outage, retried with backoff.
-                        raise link.ConnectionLost(f"redis refused XADD to {key}: {result}")
+                        raise ConnectionLost(f"redis refused XADD to {key}: {result}")
                 elif isinstance(result, BaseException):
                     raise result
                 else:

@@ -33,29 +33,23 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tailcast.defaults import DEFAULT_QUEUE_BYTES, DEFAULT_TAIL
+from tailcast.errors import TooManyClients
 from tailcast.hub import Hub, Stream
 from tailcast.protocol import wire
 
 __all__ = [
-    "DEFAULT_QUEUE_BYTES",
     "REPLAY_FRAME_LINES",
     "Client",
     "Outgoing",
     "Registry",
-    "TooManyClients",
 ]
 
-DEFAULT_QUEUE_BYTES = 4 * 1024 * 1024
-DEFAULT_TAIL = 100
 # The most a sender takes out of its queue at once (at least one frame).
 SEND_BATCH_BYTES = 64 * 1024
 # Replay is cut into frames of at most this many lines so that one frame
 # never holds a whole 10 000-line history.
 REPLAY_FRAME_LINES = 1000
-
-
-class TooManyClients(Exception):
-    """``--max-clients`` reached."""
 
 
 @dataclass(slots=True)

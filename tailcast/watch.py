@@ -23,20 +23,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from tailcast.errors import ConfigError
+from tailcast.errors import ConfigError, ServerRefused
+from tailcast.protocol import wire
 
 __all__ = ["Watcher", "watch_main", "ws_url"]
 
 BACKOFF_START = 0.5
 BACKOFF_MAX = 30.0
-
-
-class Fatal(Exception):
-    """The server said something a retry will not fix (4001, 4004)."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def ws_url(url: str) -> str:
@@ -73,7 +66,7 @@ class Watcher:
                 try:
                     await self._connect(session)
                     delay = BACKOFF_START
-                except Fatal as exc:
+                except ServerRefused as exc:
                     self._end_line()
                     self.err.write(f"tailcast watch: {exc}\n")
                     return exc.status
@@ -88,7 +81,7 @@ class Watcher:
 
     async def _connect(self, session: aiohttp.ClientSession) -> None:
         async with session.ws_connect(
-            self.url, protocols=("tailcast.v1",), heartbeat=30, max_msg_size=0, autoping=True
+            self.url, protocols=(wire.SUBPROTOCOL,), heartbeat=30, max_msg_size=0, autoping=True
         ) as ws:
             got_hello = False
             async for msg in ws:
@@ -119,11 +112,11 @@ class Watcher:
                     self.err.write(f"tailcast watch: server says: {frame.get('message')}\n")
                 self.out.flush()
             code = ws.close_code
-            if code == 4001:
-                raise Fatal("not authenticated (set TAILCAST_TOKEN or --token)", 3)
-            if code == 4004:
+            if code == wire.CLOSE_NOT_AUTHENTICATED:
+                raise ServerRefused("not authenticated (set TAILCAST_TOKEN or --token)", 3)
+            if code == wire.CLOSE_UNKNOWN_STREAM:
                 reason = ws.extra.get("reason") if hasattr(ws, "extra") else None
-                raise Fatal(f"unknown stream ({reason or 'check --stream'})", 2)
+                raise ServerRefused(f"unknown stream ({reason or 'check --stream'})", 2)
             if not got_hello and ws.exception() is not None:
                 raise aiohttp.ClientError(str(ws.exception()))
             raise aiohttp.ClientError(f"connection closed (code {code})")

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from tailcast.hub import Hub, Stream, decode_line, slugify
+from tailcast.hub import Hub, Stream, decode_line
 from tailcast.protocol import wire
 from tailcast.protocol.lines import Piece
+from tailcast.protocol.wire import slugify
 
 
 class Recorder:

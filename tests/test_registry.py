@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tailcast.errors import TooManyClients
 from tailcast.hub import Hub, Stream
 from tailcast.protocol.lines import Piece
-from tailcast.registry import Client, Outgoing, Registry, TooManyClients
+from tailcast.registry import Client, Outgoing, Registry
 
 
 def publish(hub: Hub, stream: Stream, count: int, width: int = 10) -> None:

@@ -44,8 +44,9 @@ import calendar
 import re
 from dataclasses import dataclass
 
+from tailcast.defaults import DEFAULT_MAX_LINE
 from tailcast.errors import FrameTooLarge, ProtocolError
-from tailcast.protocol.lines import DEFAULT_MAX_LINE, LineSplitter, Piece
+from tailcast.protocol.lines import LineSplitter, Piece
 
 __all__ = [
     "DEFAULT_MAX_FRAME",

@@ -25,9 +25,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_MAX_LINE", "LineSplitter", "Piece", "utf8_boundary"]
+from tailcast.defaults import DEFAULT_MAX_LINE
 
-DEFAULT_MAX_LINE = 64 * 1024
+__all__ = ["LineSplitter", "Piece", "utf8_boundary"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,12 @@ from tailcast.errors import FrameError
 
 __all__ = [
     "ALL",
+    "CLOSE_GOING_AWAY",
+    "CLOSE_NORMAL",
+    "CLOSE_NOT_AUTHENTICATED",
+    "CLOSE_POLICY",
+    "CLOSE_TOO_BIG",
+    "CLOSE_UNKNOWN_STREAM",
     "MAX_STREAMS_PER_FRAME",
     "PROTOCOL_VERSION",
     "STREAM_ID_RE",
@@ -38,12 +44,31 @@ __all__ = [
     "hello_frame",
     "lines_frame",
     "parse_client_frame",
+    "slugify",
     "status_frame",
     "streams_frame",
 ]
 
 PROTOCOL_VERSION = 1
 SUBPROTOCOL = "tailcast.v1"
+
+# WebSocket close codes of the contract (static/conn/wire.js has the same for the viewer).
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001  # the server stops
+CLOSE_POLICY = 1008  # e.g. an Origin refused
+CLOSE_TOO_BIG = 1009  # a client frame over --max-frame
+CLOSE_NOT_AUTHENTICATED = 4001
+CLOSE_UNKNOWN_STREAM = 4004
+
+_SLUG_UNSAFE = re.compile(r"[^a-z0-9._-]+")
+
+
+def slugify(name: str) -> str:
+    """A stream id from a name: ``[a-z0-9][a-z0-9._-]*``, stable for the same name."""
+    slug = _SLUG_UNSAFE.sub("-", name.lower()).strip("-._")
+    return slug or "stream"
+
+
 ALL = "*"
 STREAM_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 # A subscribe naming more ids than this is refused: no server needs it, and

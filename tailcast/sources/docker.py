@@ -123,8 +123,9 @@ class Engine:
         except (ValueError, aiohttp.ClientError, AttributeError):
             message = resp.reason or ""
         state = "waiting" if resp.status == 404 else "error"
-        err = SourceError(f"engine answered {resp.status}: {message}", state=state)
-        err.status = resp.status  # type: ignore[attr-defined]
+        err = SourceError(
+            f"engine answered {resp.status}: {message}", state=state, status=resp.status
+        )
         return err
 
     def translate(self, exc: BaseException) -> SourceError:
@@ -319,7 +320,7 @@ class DockerSource(Source):
             try:
                 info = await self.engine.get_json(f"/containers/{quote(self.selector)}/json")
             except SourceError as exc:
-                if getattr(exc, "status", None) != 404:
+                if exc.status != 404:
                     raise
                 self.hub.set_state(
                     self.stream,
@@ -446,7 +447,7 @@ class DockerSource(Source):
             try:
                 info = await self.engine.get_json(f"/containers/{cid}/json")
             except SourceError as exc:
-                if getattr(exc, "status", None) == 404:
+                if exc.status == 404:
                     return  # already gone
                 raise
             if not self._matches_labels((info.get("Config") or {}).get("Labels") or {}):
@@ -469,7 +470,7 @@ class DockerSource(Source):
         try:
             info = await self.engine.get_json(f"/containers/{t.id}/json")
         except SourceError as exc:
-            if getattr(exc, "status", None) != 404:
+            if exc.status != 404:
                 raise
             if t.decoder is not None:
                 self._publish(t, t.decoder.finish())

@@ -93,7 +93,10 @@ async def _control(request: web.Request, action: str) -> web.Response:
         return json_error(
             403, f"only process streams can be controlled; {stream.id} is a {stream.kind} stream"
         )
-    await getattr(stream.controller, action)()
+    if action == "restart":
+        await stream.controller.restart()
+    else:
+        await stream.controller.stop()
     return web.json_response({"stream": stream.id, "action": action}, status=202)
 
 

@@ -15,9 +15,9 @@ import contextlib
 
 from aiohttp import web
 
-from tailcast.errors import UnknownStream
+from tailcast.errors import TooManyClients, UnknownStream
 from tailcast.protocol import wire
-from tailcast.registry import Outgoing, TooManyClients
+from tailcast.registry import Outgoing
 from tailcast.web.app import CONFIG, HUB, REGISTRY, json_error
 from tailcast.web.auth import origin_allowed
 

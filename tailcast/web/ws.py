@@ -13,18 +13,16 @@ import logging
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from tailcast.errors import FrameError
+from tailcast.errors import FrameError, TooManyClients
 from tailcast.protocol import wire
-from tailcast.registry import Client, Outgoing, Registry, TooManyClients
+from tailcast.registry import Client, Outgoing, Registry
 from tailcast.web.app import AUTH, CONFIG, HUB, REGISTRY, SERVER_NAME, WEBSOCKETS, json_error
 from tailcast.web.auth import origin_allowed
 
-__all__ = ["CLOSE_NOT_AUTHENTICATED", "CLOSE_UNKNOWN_STREAM", "websocket_handler"]
+__all__ = ["websocket_handler"]
 
 log = logging.getLogger("tailcast.ws")
 
-CLOSE_NOT_AUTHENTICATED = 4001
-CLOSE_UNKNOWN_STREAM = 4004
 # How long an unauthenticated socket may take to answer its 4001 close.
 UNAUTHENTICATED_CLOSE_TIMEOUT = 2.0
 
@@ -96,7 +94,8 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         await ws.send_frame(hello, WSMsgType.TEXT)
         if unknown:
             await ws.close(
-                code=CLOSE_UNKNOWN_STREAM, message=f"unknown stream: {unknown[0]}"[:120].encode()
+                code=wire.CLOSE_UNKNOWN_STREAM,
+                message=f"unknown stream: {unknown[0]}"[:120].encode(),
             )
             return ws
         sender = asyncio.create_task(_sender(ws, client, registry))
@@ -133,7 +132,7 @@ async def _refuse_unauthenticated(request: web.Request) -> web.WebSocketResponse
         compress=False,
     )
     await ws.prepare(request)
-    await ws.close(code=CLOSE_NOT_AUTHENTICATED, message=b"not authenticated")
+    await ws.close(code=wire.CLOSE_NOT_AUTHENTICATED, message=b"not authenticated")
     return ws
 
 
@@ -168,7 +167,7 @@ async def _reader(
                 unknown = registry.subscribe(client, frame.streams, tail=frame.tail, since=since)
                 if unknown:
                     await ws.close(
-                        code=CLOSE_UNKNOWN_STREAM,
+                        code=wire.CLOSE_UNKNOWN_STREAM,
                         message=f"unknown stream: {unknown[0]}"[:120].encode(),
                     )
                     return
