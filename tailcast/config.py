@@ -26,7 +26,12 @@ from tailcast.protocol.wire import slugify
 __all__ = ["Config", "SourceSpec", "build_config", "parse_source"]
 
 RESTART_POLICIES = ("no", "on-failure", "always")
-_NAME_RE = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)=(.+)\Z", re.S)
+# NAME= may hold any character but "=" (contract 1.1: "My App=/var/log/app.log").
+# Two exceptions keep other forms intact: a prefix with "/" is a path that holds
+# "=" (/var/log/a=b.log), and "cmd:A=B x" / "docker:label=k=v" / "journal:F=V"
+# start with their scheme.
+_NAME_RE = re.compile(r"([^=/]+)=(.+)\Z", re.S)
+_SCHEMES = ("cmd:", "docker:", "journal:")
 
 
 @dataclass(frozen=True)
@@ -118,49 +123,64 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
     """Check and convert one setting's value; ``origin`` says where it came from."""
     where = f"{_flag(name)}" if origin == "cli" else f"{name} ({origin})"
     if name in _INT_OPTIONS:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected a whole number, got {value!r}", option=name)
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"{where}: expected a whole number, got {value!r}", option=name
-            ) from None
-        if number < _INT_OPTIONS[name] or (name == "port" and number > 65535):
-            top = " to 65535" if name == "port" else " or more"
-            raise ConfigError(
-                f"{where}: must be {_INT_OPTIONS[name]}{top}, got {number}", option=name
-            )
-        return number
+        return _coerce_int(name, value, where)
     if name in _FLOAT_OPTIONS:
-        try:
-            number_f = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: expected a number, got {value!r}", option=name) from None
-        if not number_f >= _FLOAT_OPTIONS[name]:  # also refuses NaN
-            raise ConfigError(f"{where}: must be {_FLOAT_OPTIONS[name]} or more", option=name)
-        return number_f
+        return _coerce_float(name, value, where)
     if name in _BOOL_OPTIONS:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off", ""):
-            return False
-        raise ConfigError(f"{where}: expected true or false, got {value!r}", option=name)
+        return _coerce_bool(name, value, where)
     if name == "allow_origin":
-        items = value.split(",") if isinstance(value, str) else list(value)
-        origins = tuple(str(o).strip().rstrip("/") for o in items if str(o).strip())
-        for origin_value in origins:
-            if not re.match(r"https?://[^/\s]+\Z", origin_value):
-                raise ConfigError(
-                    f"{where}: {origin_value!r} is not an origin like https://example.com",
-                    option=name,
-                )
-        return origins
+        return _coerce_origins(name, value, where)
     if not isinstance(value, str):
         raise ConfigError(f"{where}: expected text, got {value!r}", option=name)
+    return _coerce_text(name, value, where)
+
+
+def _coerce_int(name: str, value: Any, where: str) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: expected a whole number, got {value!r}", option=name)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected a whole number, got {value!r}", option=name) from None
+    if number < _INT_OPTIONS[name] or (name == "port" and number > 65535):
+        top = " to 65535" if name == "port" else " or more"
+        raise ConfigError(f"{where}: must be {_INT_OPTIONS[name]}{top}, got {number}", option=name)
+    return number
+
+
+def _coerce_float(name: str, value: Any, where: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected a number, got {value!r}", option=name) from None
+    if not number >= _FLOAT_OPTIONS[name]:  # also refuses NaN
+        raise ConfigError(f"{where}: must be {_FLOAT_OPTIONS[name]} or more", option=name)
+    return number
+
+
+def _coerce_bool(name: str, value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{where}: expected true or false, got {value!r}", option=name)
+
+
+def _coerce_origins(name: str, value: Any, where: str) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    origins = tuple(str(o).strip().rstrip("/") for o in items if str(o).strip())
+    for origin in origins:
+        if not re.match(r"https?://[^/\s]+\Z", origin):
+            raise ConfigError(
+                f"{where}: {origin!r} is not an origin like https://example.com", option=name
+            )
+    return origins
+
+
+def _coerce_text(name: str, value: str, where: str) -> str:
     if name == "restart" and value not in RESTART_POLICIES:
         raise ConfigError(
             f"{where}: must be one of {', '.join(RESTART_POLICIES)}, got {value!r}", option=name
@@ -189,9 +209,8 @@ def parse_source(
     text = raw
     named = False
     m = _NAME_RE.match(text)
-    # "cmd:A=B x" and "docker:label=k=v" have ":" before "=": not a NAME= prefix.
-    if m and name is None:
-        name, text, named = m.group(1), m.group(2), True
+    if m and name is None and m.group(1).strip() and not text.startswith(_SCHEMES):
+        name, text, named = m.group(1).strip(), m.group(2), True
     elif name is not None:
         named = True
     if not text:
