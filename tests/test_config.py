@@ -9,6 +9,7 @@ import pytest
 
 from tailcast.config import Config, SourceSpec, build_config, parse_source
 from tailcast.errors import ConfigError
+from tailcast.hub import Hub
 
 
 def write(tmp_path: Path, text: str, name: str = "tailcast.toml") -> str:
@@ -43,6 +44,12 @@ def write(tmp_path: Path, text: str, name: str = "tailcast.toml") -> str:
         ("docker:*", "docker", "*", "*", (), False),
         ("docker:label=app=shop", "docker", "label=app=shop", "label=app=shop", (), False),
         ("./a=b.log", "file", "a=b.log", "./a=b.log", (), False),
+        ("/var/log/x=1.log", "file", "x=1.log", "/var/log/x=1.log", (), False),
+        # A NAME= prefix may hold any character but "=" (contract 1.1).
+        ("My App=/var/log/app.log", "file", "My App", "/var/log/app.log", (), True),
+        ("Build (CI) #1=cmd:make -j4", "process", "Build (CI) #1", "", ("make", "-j4"), True),
+        ("Ünïcode logs=-", "stdin", "Ünïcode logs", "", (), True),
+        ("web: front=docker:web-1", "docker", "web: front", "web-1", (), True),
     ],
 )
 def test_source_forms(
@@ -57,6 +64,11 @@ def test_source_forms(
         argv,
         named,
     )
+
+
+def test_a_display_name_gets_its_slug_as_id() -> None:
+    spec = parse_source("My App=/var/log/app.log")
+    assert Hub().add_stream(spec.name, spec.kind).id == "my-app"
 
 
 def test_home_is_expanded() -> None:
