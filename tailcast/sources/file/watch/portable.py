@@ -1,6 +1,6 @@
 """One directory watcher shared by every followed file of the process.
 
-On Linux the watcher is :class:`tailcast.sources.inotify.InotifyWatcher` (one
+On Linux the watcher is :class:`tailcast.sources.file.watch.inotify.InotifyWatcher` (one
 inotify descriptor read by the event loop, see there why); this module holds
 the client interface, the bookkeeping both backends share, and the portable
 backend, :class:`Watcher`, used where inotify is not available:
@@ -263,7 +263,7 @@ class Watcher:
 
 _WATCHERS: dict[asyncio.AbstractEventLoop, Watcher] = {}
 
-# "inotify" (Linux: :mod:`tailcast.sources.inotify`, the default there) or
+# "inotify" (Linux: :mod:`tailcast.sources.file.watch.inotify`, the default there) or
 # "watchfiles" (this module's :class:`Watcher`: everywhere else).
 BACKEND = "inotify"
 
@@ -275,7 +275,7 @@ def shared_watcher() -> Watcher:
         del _WATCHERS[other]
     watcher = _WATCHERS.get(loop)
     if watcher is None:
-        from tailcast.sources import inotify
+        from tailcast.sources.file.watch import inotify
 
         if BACKEND == "inotify" and inotify.available():
             watcher = inotify.InotifyWatcher()

@@ -20,7 +20,7 @@ from typing import Any
 
 from tailcast.config import parse_source
 from tailcast.hub import Hub, Stream, decode_line
-from tailcast.sources.file import FileSource, GlobSource
+from tailcast.sources.file.source import FileSource, GlobSource
 from tests.conftest import make_config
 from tests.helpers import apoll
 

@@ -1,6 +1,6 @@
 """The Linux watcher backend: one inotify descriptor read by the event loop itself.
 
-Same job and same clients as :class:`tailcast.sources.watcher.Watcher` (the
+Same job and same clients as :class:`tailcast.sources.file.watch.portable.Watcher` (the
 watchfiles backend, used where this one is not available), without its
 costs on the latency path. watchfiles runs a Rust thread that sleeps ``step``
 ms between looks, yields only after two looks, takes the GIL each time and
@@ -30,7 +30,7 @@ import sys
 
 import watchfiles
 
-from tailcast.sources.watcher import WatchClient, Watcher
+from tailcast.sources.file.watch.portable import WatchClient, Watcher
 
 __all__ = ["InotifyWatcher", "available"]
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from tailcast.sources import watcher
+from tailcast.sources.file.watch import portable as watcher
 from tests.helpers import apoll
-from tests.sources.test_file_harness import Following, SteadyWriter, following, line_text
+from tests.sources.file.harness import Following, SteadyWriter, following, line_text
 
 COUNT = 1500
 RATE = 1500.0  # lines per second: a second of writing per test

@@ -1,9 +1,9 @@
 """Files followed like ``tail -F``: :class:`FileSource` (one path) and :class:`GlobSource`.
 
-Both are thin asyncio shells around :class:`tailcast.sources.tail.Tail`, which
+Both are thin asyncio shells around :class:`tailcast.sources.file.tail.Tail`, which
 does the following itself (rotation, truncation, start position). A shell:
 
-- registers with the process-wide :func:`~tailcast.sources.watcher.shared_watcher`
+- registers with the process-wide :func:`~tailcast.sources.file.watch.portable.shared_watcher`
   (one inotify watch set for every file; none with ``--poll``) and is woken
   by changes in its files' directories;
 - runs the blocking part (``stat``, ``pread``, the glob) of every woken file in
@@ -20,7 +20,7 @@ does the following itself (rotation, truncation, start position). A shell:
 A glob gets one stream per match, named by the match's path below the
 pattern's fixed directory; a new match becomes a new stream (read from its
 beginning) and a match that is gone, with its old data read out and nothing
-back for :data:`~tailcast.sources.tail.ROTATE_QUIET` seconds, ends its stream.
+back for :data:`~tailcast.sources.file.tail.ROTATE_QUIET` seconds, ends its stream.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 import watchfiles
 
 from tailcast.sources.base import LinePump, Source
-from tailcast.sources.tail import ROTATE_QUIET, Data, Ended, Event, Op, State, Tail
-from tailcast.sources.watcher import Changes, Watcher, shared_watcher
+from tailcast.sources.file.tail import ROTATE_QUIET, Data, Ended, Event, Op, State, Tail
+from tailcast.sources.file.watch.portable import Changes, Watcher, shared_watcher
 
 if TYPE_CHECKING:
     from tailcast.config import Config, SourceSpec

@@ -4,7 +4,7 @@
 :meth:`Tail.poll` does every system call (``stat``, ``open``, ``pread``) and
 returns what happened as a list of small operations (:class:`Data`,
 :class:`Event`, :class:`State`, :class:`Ended`) for the async shell
-(:mod:`tailcast.sources.file`) to apply to the hub on the event loop. The shell
+(:mod:`tailcast.sources.file.source`) to apply to the hub on the event loop. The shell
 runs ``poll`` in a worker thread, so the event loop never waits for a disk.
 
 What it does, and why:

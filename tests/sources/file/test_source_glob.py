@@ -20,7 +20,7 @@ import pytest
 from tailcast.config import parse_source
 from tests.conftest import make_config
 from tests.helpers import SERVING_RE, apoll, run_tailcast, texts, ws_connect
-from tests.sources.test_file_harness import following
+from tests.sources.file.harness import following
 
 
 def append(path: Path, data: bytes) -> None:

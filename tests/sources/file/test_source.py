@@ -1,7 +1,7 @@
 """One followed file: start position, line splitting, truncation, deletion, symlinks, --poll.
 
 Real files in ``tmp_path``, the real shared watcher; the lines are read back
-from the hub's history (see :mod:`tests.sources.test_file_harness`).
+from the hub's history (see :mod:`tests.sources.file.harness`).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import os
 import shutil
 from pathlib import Path
 
-from tailcast.sources.tail import Data, Event, Tail, backlog_start
+from tailcast.sources.file.tail import Data, Event, Tail, backlog_start
 from tests.helpers import apoll
-from tests.sources.test_file_harness import following
+from tests.sources.file.harness import following
 
 
 def append(path: Path, data: bytes) -> None:
