@@ -29,8 +29,8 @@ __all__ = ["build_source"]
 # dependencies load only when it is used.
 _KINDS: dict[str, tuple[str, str]] = {
     "stdin": ("tailcast.sources.stdin", "StdinSource"),
-    "file": ("tailcast.sources.file", "FileSource"),
-    "glob": ("tailcast.sources.file", "GlobSource"),
+    "file": ("tailcast.sources.file.source", "FileSource"),
+    "glob": ("tailcast.sources.file.source", "GlobSource"),
     "process": ("tailcast.sources.process", "ProcessSource"),
     "docker": ("tailcast.sources.docker", "DockerSource"),
 }

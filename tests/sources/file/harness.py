@@ -1,9 +1,11 @@
 """The harness of the file-follower tests: a real source on a real hub, recorded.
 
 :func:`following` starts a :class:`FileSource` or :class:`GlobSource` (real
-files, the real shared watcher) on a hub whose listener records every status
+files, the real shared watch backend) on a hub whose listener records every status
 frame and stream change; the lines are read back from the hub's history.
-Also a steady writer thread, used by the rotation tests.
+Also a steady writer thread, used by the rotation tests, and a watch client
+that records what a backend tells it. Not a test module itself
+(its one check lives in ``test_source_rotation``).
 """
 
 from __future__ import annotations
@@ -14,17 +16,29 @@ import json
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from tailcast.config import parse_source
 from tailcast.hub import Hub, Stream, decode_line
-from tailcast.sources.file import FileSource, GlobSource
+from tailcast.sources.file.source import FileSource, GlobSource
+from tailcast.sources.file.watch.base import Changes, PathChange
 from tests.conftest import make_config
 from tests.helpers import apoll
 
-__all__ = ["Following", "SteadyWriter", "following"]
+__all__ = [
+    "COUNT",
+    "RATE",
+    "Following",
+    "RecordingClient",
+    "SteadyWriter",
+    "following",
+    "line_text",
+    "numbers",
+    "rename_hook",
+    "run_writer",
+]
 
 
 class Following:
@@ -61,7 +75,8 @@ class Following:
                 out.append(piece["text"])
         return out
 
-    def events(self, stream_id: str) -> list[str]:
+    def file_events(self, stream_id: str) -> list[str]:
+        """The ``tail -F`` events (rotated, truncated, reattached) of one stream, in order."""
         return [s["event"] for s in self.statuses if s["stream"] == stream_id and "event" in s]
 
     def states(self, stream_id: str) -> list[str]:
@@ -170,5 +185,58 @@ class SteadyWriter(threading.Thread):
             os.close(self.fd)
 
 
-def test_line_text_is_fixed_width() -> None:
-    assert len(line_text(1)) == len(line_text(999_999))
+# -- rotation under a steady writer (test_source_rotation, test_watch_portable) --------
+
+COUNT = 1500
+RATE = 1500.0  # lines per second: a second of writing per test
+
+
+def numbers(lines: list[str]) -> list[int]:
+    return [int(text.split()[1]) for text in lines]
+
+
+async def run_writer(f: Following, writer: SteadyWriter, stream: str) -> list[int]:
+    """Start the writer, wait for its last line and for old files to be read out."""
+    writer.start()
+    await apoll(lambda: not writer.is_alive(), timeout=30)
+    assert writer.error is None, writer.error
+    last = line_text(COUNT)
+    await apoll(lambda: last in f.lines(stream))
+    await apoll(lambda: all(x["old_files"] == 0 for x in f.files()), timeout=30)
+    # Every piece is a whole line (the writer writes whole lines).
+    assert not any(p.get("cont") for p in f.pieces(stream))
+    return numbers(f.lines(stream))
+
+
+def rename_hook(delay_lines: int) -> Callable[[SteadyWriter], None]:
+    """Rename the file; the writer reopens after ``delay_lines`` more lines."""
+
+    def hook(w: SteadyWriter) -> None:
+        os.rename(w.path, w.path + ".1")
+        if delay_lines == 0:
+            w.reopen()
+        else:
+            w.hooks[w.written + 1 + delay_lines] = lambda w2: w2.reopen()
+
+    return hook
+
+
+# -- a watch client that records what a backend told it ---------------------------
+
+
+class RecordingClient:
+    """A :class:`~tailcast.sources.file.watch.base.WatchClient` that keeps every batch."""
+
+    def __init__(self, dirs: set[str]) -> None:
+        self.dirs = dirs
+        self.batches: list[list[PathChange] | None] = []
+
+    def watch_dirs(self) -> Iterable[str]:
+        return self.dirs
+
+    def notify(self, changes: Changes | None) -> None:
+        self.batches.append(None if changes is None else list(changes))
+
+    def changes(self) -> set[PathChange]:
+        """Every change received, batches merged."""
+        return {c for batch in self.batches if batch is not None for c in batch}

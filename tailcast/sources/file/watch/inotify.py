@@ -1,8 +1,10 @@
 """The Linux watcher backend: one inotify descriptor read by the event loop itself.
 
-Same job and same clients as :class:`tailcast.sources.watcher.Watcher` (the
-watchfiles backend, used where this one is not available), without its
-costs on the latency path. watchfiles runs a Rust thread that sleeps ``step``
+Same job and same clients as
+:class:`~tailcast.sources.file.watch.portable.PortableBackend` (the watchfiles
+backend, used where this one is not available): both implement
+:class:`~tailcast.sources.file.watch.base.WatchBackend`. This one avoids the
+portable backend's costs on the latency path. watchfiles runs a Rust thread that sleeps ``step``
 ms between looks, yields only after two looks, takes the GIL each time and
 hands its batch over through another thread: 1-2 ms per line at best, and on
 a busy 2-core machine every one of those wake-ups waits for the scheduler
@@ -30,10 +32,11 @@ import sys
 
 import watchfiles
 
-from tailcast.sources.watcher import WatchClient, Watcher
+from tailcast.sources.file.watch.base import PathChange, WatchBackend, WatchClient
 
-__all__ = ["InotifyWatcher", "available"]
+__all__ = ["InotifyBackend", "available"]
 
+# The logger keeps its pre-package name: users' log filters match on it.
 log = logging.getLogger("tailcast.sources.inotify")
 
 IN_MODIFY = 0x00000002
@@ -63,7 +66,9 @@ MASK = (
     | IN_MOVE_SELF
     | IN_ONLYDIR
 )
-_EVENT = struct.Struct("iIII")  # wd, mask, cookie, len
+# The header of one kernel record (struct inotify_event): wd, mask, cookie, len;
+# the name (NUL-padded, ``len`` bytes) follows.
+_RECORD_HEADER = struct.Struct("iIII")
 READ_SIZE = 64 * 1024
 
 
@@ -91,8 +96,19 @@ def _kind(mask: int) -> watchfiles.Change:
     return watchfiles.Change.modified
 
 
-class InotifyWatcher(Watcher):
-    """The shared watcher on Linux; see the module docstring."""
+class _Batch:
+    """What one drain of the inotify descriptor found."""
+
+    __slots__ = ("changes", "dirs_gone", "overflow")
+
+    def __init__(self) -> None:
+        self.changes: set[PathChange] = set()
+        self.overflow = False  # the kernel dropped records: look at everything
+        self.dirs_gone = False  # a watched directory itself went away
+
+
+class InotifyBackend(WatchBackend):
+    """The watch backend on Linux; see the module docstring."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -133,6 +149,7 @@ class InotifyWatcher(Watcher):
     # -- watches -------------------------------------------------------------------
 
     def _apply(self) -> None:
+        """Bring the kernel's watches in line with what the clients want."""
         self._pending = False
         if not self.clients:
             self._close()
@@ -140,6 +157,17 @@ class InotifyWatcher(Watcher):
         wanted = self._wanted()
         if self.fd < 0:
             return
+        fresh = self._add_watches(wanted)
+        if fresh is None:
+            return  # inotify failed: everything polls now
+        self._remove_watches(wanted)
+        self.watched = frozenset(self._by_path)
+        if fresh:
+            self.restarts += 1
+            self._notify_fresh(fresh)
+
+    def _add_watches(self, wanted: frozenset[str]) -> list[str] | None:
+        """Watch the wanted directories not watched yet: those now watched, None on failure."""
         lib = _lib()
         fresh: list[str] = []
         for d in sorted(wanted - self.watched):
@@ -149,33 +177,35 @@ class InotifyWatcher(Watcher):
                 if err in (errno.ENOENT, errno.ENOTDIR, errno.EACCES):
                     continue  # gone again, or not ours to watch: its clients poll
                 self._fail(f"inotify_add_watch {d}: {os.strerror(err)}")
-                return
+                return None
             self._wds[wd] = d
             self._by_path[d] = wd
             fresh.append(d)
+        return fresh
+
+    def _remove_watches(self, wanted: frozenset[str]) -> None:
+        lib = _lib()
         for d in self.watched - wanted:
             wd = self._by_path.pop(d, -1)
             if wd >= 0:
                 self._wds.pop(wd, None)
                 lib.inotify_rm_watch(self.fd, wd)
-        self.watched = frozenset(self._by_path)
-        if fresh:
-            self.restarts += 1
-            # What changed before the watch existed went unseen: look again.
-            seen: set[WatchClient] = set()
-            for d in fresh:
-                for client in self._by_dir.get(d, ()):
-                    if client not in seen:
-                        seen.add(client)
-                        client.notify(None)
+
+    def _notify_fresh(self, fresh: list[str]) -> None:
+        """What changed before the watch existed went unseen: its clients look again."""
+        seen: set[WatchClient] = set()
+        for d in fresh:
+            for client in self._by_dir.get(d, ()):
+                if client not in seen:
+                    seen.add(client)
+                    client.notify(None)
 
     def _fail(self, why: str) -> None:
         """inotify is unusable (limits reached, say): every client polls from now on."""
         self.failed = why
         log.warning("inotify failed (%s): polling files instead", why)
         self._close()
-        for client in list(self.clients):
-            client.notify(None)
+        self._notify_all()
 
     def _close(self) -> None:
         if self.fd >= 0:
@@ -187,12 +217,24 @@ class InotifyWatcher(Watcher):
         self._by_path.clear()
         self.watched = frozenset()
 
-    # -- events --------------------------------------------------------------------
+    # -- reading the descriptor ------------------------------------------------------
 
     def _on_readable(self) -> None:
-        changes: set[tuple[watchfiles.Change, str]] = set()
-        overflow = False
-        gone = False
+        """The event loop's reader callback: drain the records, hand out the changes."""
+        batch = _Batch()
+        if not self._drain(batch):
+            return  # reading failed: the backend has fallen back to polling
+        if batch.overflow:
+            log.warning("inotify queue overflowed: looking at every file")
+            self._notify_all()
+        elif batch.changes:
+            self._dispatch(batch.changes)
+        if batch.dirs_gone:
+            self.watched = frozenset(self._by_path)
+            self.refresh()
+
+    def _drain(self, batch: _Batch) -> bool:
+        """Read every waiting record into ``batch``; False if the descriptor failed."""
         while True:
             try:
                 buf = os.read(self.fd, READ_SIZE)
@@ -200,34 +242,34 @@ class InotifyWatcher(Watcher):
                 break
             except OSError as exc:
                 self._fail(f"reading inotify: {exc.strerror or exc}")
-                return
-            pos = 0
-            while pos + _EVENT.size <= len(buf):
-                wd, mask, _cookie, length = _EVENT.unpack_from(buf, pos)
-                name = buf[pos + _EVENT.size : pos + _EVENT.size + length].rstrip(b"\0")
-                pos += _EVENT.size + length
-                if mask & IN_Q_OVERFLOW:
-                    overflow = True
-                    continue
-                directory = self._wds.get(wd)
-                if directory is None:
-                    continue
-                if mask & IN_IGNORED:
-                    # The directory itself was deleted or unmounted.
-                    self._wds.pop(wd, None)
-                    self._by_path.pop(directory, None)
-                    gone = True
-                    continue
-                path = os.path.join(directory, os.fsdecode(name)) if name else directory
-                changes.add((_kind(mask), path))
+                return False
+            self._parse(buf, batch)
             if len(buf) < READ_SIZE:
                 break
-        if overflow:
-            log.warning("inotify queue overflowed: looking at every file")
-            for client in list(self.clients):
-                client.notify(None)
-        elif changes:
-            self._dispatch(changes)
-        if gone:
-            self.watched = frozenset(self._by_path)
-            self.refresh()
+        return True
+
+    def _parse(self, buf: bytes, batch: _Batch) -> None:
+        """Split one read into its kernel records."""
+        pos = 0
+        while pos + _RECORD_HEADER.size <= len(buf):
+            wd, mask, _cookie, length = _RECORD_HEADER.unpack_from(buf, pos)
+            start = pos + _RECORD_HEADER.size
+            name = buf[start : start + length].rstrip(b"\0")
+            pos = start + length
+            self._take_record(wd, mask, name, batch)
+
+    def _take_record(self, wd: int, mask: int, name: bytes, batch: _Batch) -> None:
+        if mask & IN_Q_OVERFLOW:
+            batch.overflow = True
+            return
+        directory = self._wds.get(wd)
+        if directory is None:
+            return
+        if mask & IN_IGNORED:
+            # The directory itself was deleted or unmounted.
+            self._wds.pop(wd, None)
+            self._by_path.pop(directory, None)
+            batch.dirs_gone = True
+            return
+        path = os.path.join(directory, os.fsdecode(name)) if name else directory
+        batch.changes.add((_kind(mask), path))

@@ -20,7 +20,7 @@ import pytest
 from tailcast.config import parse_source
 from tests.conftest import make_config
 from tests.helpers import SERVING_RE, apoll, run_tailcast, texts, ws_connect
-from tests.sources.test_file_harness import following
+from tests.sources.file.harness import following
 
 
 def append(path: Path, data: bytes) -> None:
@@ -57,7 +57,7 @@ async def test_a_glob_match_rotated_by_rename_stays_one_stream(tmp_path: Path) -
         os.rename(log, tmp_path / "web.log.1")  # no longer matches ...
         log.write_bytes(b"after\n")  # ... and the name is back at once
         await f.wait_lines("web.log", ["before", "after"])
-        assert f.events("web.log") == ["rotated"]
+        assert f.file_events("web.log") == ["rotated"]
         assert all(removed == [] for _, removed in f.stream_changes)
 
 

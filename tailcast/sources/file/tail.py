@@ -1,11 +1,11 @@
 """Following one path like ``tail -F``, as blocking code with no asyncio.
 
-:class:`Tail` is the whole file-following state machine for one path. Its
-:meth:`Tail.poll` does every system call (``stat``, ``open``, ``pread``) and
-returns what happened as a list of small operations (:class:`Data`,
-:class:`Event`, :class:`State`, :class:`Ended`) for the async shell
-(:mod:`tailcast.sources.file`) to apply to the hub on the event loop. The shell
-runs ``poll`` in a worker thread, so the event loop never waits for a disk.
+:class:`FileFollower` is the whole file-following state machine for one path.
+Its :meth:`FileFollower.poll` does every system call (``stat``, ``open``,
+``pread``) and returns what happened as a list of operations
+(:mod:`tailcast.sources.file.ops`) for the async shell
+(:mod:`tailcast.sources.file.source`) to apply to the hub on the event loop. The
+shell runs ``poll`` in a worker thread, so the event loop never waits for a disk.
 
 What it does, and why:
 
@@ -13,17 +13,18 @@ What it does, and why:
   inode behind the name, a symlink switched to another file, or a file that
   appears at last is noticed;
 - **rotation by rename loses nothing**: the replaced file's descriptor moves to
-  :attr:`Tail.olds` and is read on every poll until it has been quiet for
-  ``quiet`` seconds. Each poll reads the old files, then the current one, then
-  the old ones *again*, and returns the old data first: whatever a single
+  :attr:`FileFollower.olds` and is read on every poll until it has been quiet
+  for ``quiet`` seconds. Each poll reads the old files, then the current one,
+  then the old ones *again*, and returns the old data first: whatever a single
   writer put into the old file before it switched was written before anything
   in the new file, so it was on disk before the second read of the old file;
 - **truncation**: a size below our offset, or the bytes just before our
   offset no longer being the ones we read (a file truncated and rewritten past
-  our offset between two polls) means start again from 0;
+  our offset between two polls) means start again from 0, after reading what
+  we had missed from a copytruncate copy (:mod:`tailcast.sources.file.copytruncate`);
 - **start position**: a file there at start-up begins at its last
-  ``backlog_lines`` lines, found by reading backwards in blocks
-  (:func:`backlog_start`); a file that appears later is read from its start;
+  ``backlog_lines`` lines (:mod:`tailcast.sources.file.backlog`); a file that
+  appears later is read from its start;
 - every read is bounded by ``budget`` bytes per poll, so a large backlog is
   handed out in slices (``poll`` says when more is waiting).
 """
@@ -37,21 +38,13 @@ import stat
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-__all__ = [
-    "BLOCK",
-    "MAX_OLDS",
-    "ROTATE_QUIET",
-    "Data",
-    "Ended",
-    "Event",
-    "Op",
-    "State",
-    "Tail",
-    "backlog_start",
-]
+from tailcast.sources.file.backlog import BLOCK, backlog_start
+from tailcast.sources.file.copytruncate import HEAD, read_copy_rest
+from tailcast.sources.file.ops import Data, Ended, FileEvent, Op, State
+
+__all__ = ["DEFAULT_BUDGET", "MAX_OLDS", "ROTATE_QUIET", "VERIFY", "FileFollower"]
 
 # How long a replaced (renamed or deleted) file must stay unchanged before we
 # stop reading it. Writers that reopen their log late (a SIGHUP handler, a
@@ -61,93 +54,18 @@ ROTATE_QUIET = 5.0
 # Old files read at once for one path (rapid rotations); beyond it the oldest
 # is read one last time and closed.
 MAX_OLDS = 8
-# Backwards-scan block and the size of one pread.
-BLOCK = 64 * 1024
 # Bytes re-read before each read to notice a truncate-and-rewrite that left
 # the file at least as long as our offset.
 VERIFY = 32
 # Bytes read per file per poll at most (a backlog is read in slices).
 DEFAULT_BUDGET = 1024 * 1024
-# The first bytes of a file, kept to recognise its copy after copytruncate.
-HEAD = 64
-# A copy is looked for among files changed this recently, and read this far.
-COPY_AGE = 120.0
-COPY_MAX = 64 * 1024 * 1024
+_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
 
 
-@dataclass(frozen=True, slots=True)
-class Data:
-    """Bytes read from one opened file (``file`` numbers the files a Tail opened)."""
+class _OpenFile:
+    """One open file of a follower: descriptor, identity, read position."""
 
-    file: int
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """A ``tail -F`` event: ``truncated``, ``rotated`` or ``reattached``."""
-
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class State:
-    """The path's state changed: ``waiting``, ``live`` or ``error`` (with message)."""
-
-    state: str
-    message: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Ended:
-    """Opened file ``file`` will give no more data (a partial line is now complete)."""
-
-    file: int
-
-
-Op = Data | Event | State | Ended
-
-
-def backlog_start(fd: int, size: int, lines: int, limit: int) -> tuple[int, int]:
-    """Offset where the last ``lines`` lines of the file start, and bytes read to find it.
-
-    Reads backwards from the end in :data:`BLOCK`-sized blocks, never more
-    than ``limit`` bytes (a file of NULs or with very long lines), so a 5 GB
-    file costs a few reads. A final newline ends the last line; it does not
-    start an empty one.
-    """
-    if lines <= 0 or size <= 0:
-        return size, 0
-    end = size
-    read = 0
-    last = os.pread(fd, 1, size - 1)
-    read += len(last)
-    if last == b"\n":
-        end -= 1  # the newline that ends the last line
-    found = 0
-    pos = end
-    while pos > 0 and size - pos < limit:
-        start = max(0, pos - BLOCK, size - limit)
-        block = os.pread(fd, pos - start, start)
-        read += len(block)
-        if not block:
-            break
-        idx = len(block)
-        while True:
-            idx = block.rfind(b"\n", 0, idx)
-            if idx < 0:
-                break
-            found += 1
-            if found == lines:
-                return start + idx + 1, read
-        pos = start
-    return pos, read
-
-
-class _Open:
-    """One open file of a Tail: descriptor, identity, read position."""
-
-    __slots__ = ("dev", "fd", "head", "id", "ino", "last_growth", "offset", "tail")
+    __slots__ = ("dev", "fd", "head", "id", "ino", "last_growth", "last_read", "offset")
 
     def __init__(self, fd: int, st: os.stat_result, file_id: int, offset: int, now: float) -> None:
         self.fd = fd
@@ -155,7 +73,7 @@ class _Open:
         self.ino = st.st_ino
         self.id = file_id
         self.offset = offset
-        self.tail = b""  # the last VERIFY bytes read, to detect a rewrite
+        self.last_read = b""  # the last VERIFY bytes before offset, to detect a rewrite
         self.head = b""  # the first HEAD bytes, to recognise a copy
         self.last_growth = now
 
@@ -164,7 +82,7 @@ def _message(path: str, exc: OSError) -> str:
     return f"{path}: {exc.strerror or exc}"
 
 
-class Tail:
+class FileFollower:
     """Follow one path by name; see the module docstring. Thread-safe per instance."""
 
     def __init__(
@@ -186,8 +104,8 @@ class Tail:
         self.clock = clock
         self.state = "waiting"
         self.message: str | None = None
-        self.current: _Open | None = None
-        self.olds: list[_Open] = []
+        self.current: _OpenFile | None = None
+        self.olds: list[_OpenFile] = []
         self.ever_opened = False
         self.lost_at: float | None = None  # when the followed file left the path
         self.closed = False
@@ -289,16 +207,9 @@ class Tail:
         self.lost_at = now
 
     def _check_path(self, ops: list[Op], now: float) -> None:
-        try:
-            st = os.stat(self.path)
-        except (FileNotFoundError, NotADirectoryError):
-            self._lose_current(now)
-            self._set_state(ops, "waiting")
-            return
-        except OSError as exc:
-            # The path cannot be looked at (a directory without search
-            # permission): keep reading what is open, retry on the next poll.
-            self._set_state(ops, "error", _message(self.path, exc))
+        """What is behind the name now: the same file, nothing, or a new file to adopt."""
+        st = self._stat_path(ops, now)
+        if st is None:
             return
         current = self.current
         if current is not None and (st.st_dev, st.st_ino) == (current.dev, current.ino):
@@ -308,33 +219,64 @@ class Tail:
             self._lose_current(now)
             self._set_state(ops, "error", f"{self.path}: is a directory")
             return
+        opened = self._open_path(ops, now)
+        if opened is None:
+            return
+        fd, fst, offset = opened
+        event = self._switch_event(now)
+        self._adopt(fd, fst, offset, now)
+        self._set_state(ops, "live")
+        if event is not None:
+            ops.append(FileEvent(event))
+
+    def _stat_path(self, ops: list[Op], now: float) -> os.stat_result | None:
+        """``stat`` the path; None (with the state set) when there is nothing to look at."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+            return os.stat(self.path)
+        except (FileNotFoundError, NotADirectoryError):
+            self._lose_current(now)
+            self._set_state(ops, "waiting")
         except OSError as exc:
-            if current is not None:
+            # The path cannot be looked at (a directory without search
+            # permission): keep reading what is open, retry on the next poll.
+            self._set_state(ops, "error", _message(self.path, exc))
+        return None
+
+    def _open_path(self, ops: list[Op], now: float) -> tuple[int, os.stat_result, int] | None:
+        """Open the file now behind the name: (fd, its stat, start offset), or None."""
+        try:
+            fd = os.open(self.path, _OPEN_FLAGS)
+        except OSError as exc:
+            if self.current is not None:
                 self._lose_current(now)
             if exc.errno == errno.ENOENT:
                 self._set_state(ops, "waiting")
             else:
                 self._set_state(ops, "error", _message(self.path, exc))
-            return
+            return None
         try:
             fst = os.fstat(fd)
             if not stat.S_ISREG(fst.st_mode):
                 os.close(fd)
                 self._set_state(ops, "error", f"{self.path}: not a regular file")
-                return
-            offset = 0
-            if self.backlog_lines is not None and not self.ever_opened:
-                offset, scanned = backlog_start(
-                    fd, fst.st_size, self.backlog_lines, self.backlog_limit
-                )
-                self.backlog_bytes_scanned += scanned
+                return None
+            return fd, fst, self._start_offset(fd, fst.st_size)
         except OSError as exc:
             os.close(fd)
             self._set_state(ops, "error", _message(self.path, exc))
-            return
-        if current is not None:
+            return None
+
+    def _start_offset(self, fd: int, size: int) -> int:
+        """0, or where the last ``backlog_lines`` lines start for the first file at start-up."""
+        if self.backlog_lines is None or self.ever_opened:
+            return 0
+        offset, scanned = backlog_start(fd, size, self.backlog_lines, self.backlog_limit)
+        self.backlog_bytes_scanned += scanned
+        return offset
+
+    def _switch_event(self, now: float) -> str | None:
+        """The ``tail -F`` event of a new file behind the name (the old one becomes old)."""
+        if self.current is not None:
             self._lose_current(now)
             event: str | None = "rotated"
         elif self.ever_opened:
@@ -346,18 +288,19 @@ class Tail:
             event = None
         if event == "rotated":
             self.rotations += 1
+        return event
+
+    def _adopt(self, fd: int, fst: os.stat_result, offset: int, now: float) -> None:
+        """Make the opened file the current one."""
         self._ids += 1
-        self.current = _Open(fd, fst, self._ids, offset, now)
+        self.current = opened = _OpenFile(fd, fst, self._ids, offset, now)
         with contextlib.suppress(OSError):
             # What we know of the part we skip: to notice a rewrite, find a copy.
-            self.current.head = os.pread(fd, HEAD, 0)
+            opened.head = os.pread(fd, HEAD, 0)
             if offset:
-                self.current.tail = os.pread(fd, min(VERIFY, offset), offset - min(VERIFY, offset))
+                opened.last_read = os.pread(fd, min(VERIFY, offset), offset - min(VERIFY, offset))
         self.ever_opened = True
         self.lost_at = None
-        self._set_state(ops, "live")
-        if event is not None:
-            ops.append(Event(event))
 
     # -- reading -------------------------------------------------------------------
 
@@ -368,7 +311,7 @@ class Tail:
         return more
 
     def _retire(self, ops: list[Op], now: float) -> None:
-        keep: list[_Open] = []
+        keep: list[_OpenFile] = []
         excess = len(self.olds) - MAX_OLDS
         for i, old in enumerate(self.olds):
             if i < excess or now - old.last_growth >= self.quiet:
@@ -378,36 +321,12 @@ class Tail:
                 keep.append(old)
         self.olds = keep
 
-    def _read(self, f: _Open, ops: list[Op], now: float) -> bool:
+    def _read(self, f: _OpenFile, ops: list[Op], now: float) -> bool:
         """Read ``f`` from its offset to EOF (at most the budget); True if more is left."""
         try:
-            size = os.fstat(f.fd).st_size
-            rewritten = False
-            if size < f.offset:
-                rewritten = True
-            elif f.tail and f.offset >= len(f.tail):
-                rewritten = os.pread(f.fd, len(f.tail), f.offset - len(f.tail)) != f.tail
-            if rewritten:
-                if f is self.current:
-                    self._recover(f, ops)
-                f.offset = 0
-                f.head = b""
-                f.tail = b""
-                self.truncations += 1
-                ops.append(Ended(f.id))  # a partial line before the cut is complete
-                ops.append(Event("truncated"))
-            got = 0
-            while got < self.budget:
-                chunk = os.pread(f.fd, min(BLOCK * 4, self.budget - got), f.offset)
-                if not chunk:
-                    break
-                f.offset += len(chunk)
-                got += len(chunk)
-                ops.append(Data(f.id, chunk))
-                if len(chunk) >= VERIFY:
-                    f.tail = chunk[-VERIFY:]
-                else:
-                    f.tail = (f.tail + chunk)[-VERIFY:]
+            if self._rewritten(f):
+                self._start_over(f, ops)
+            got = self._read_slice(f, ops)
             if len(f.head) < HEAD and f.offset > len(f.head):
                 f.head = os.pread(f.fd, HEAD, 0)
         except OSError as exc:
@@ -420,57 +339,46 @@ class Tail:
             f.last_growth = now
         return got >= self.budget
 
-    def _recover(self, f: _Open, ops: list[Op]) -> None:
-        """After copytruncate: read what we had not read yet from the copy, if it is there.
+    def _rewritten(self, f: _OpenFile) -> bool:
+        """Whether ``f`` was truncated (shorter than our offset, or not what we read)."""
+        if os.fstat(f.fd).st_size < f.offset:
+            return True
+        if f.last_read and f.offset >= len(f.last_read):
+            before = os.pread(f.fd, len(f.last_read), f.offset - len(f.last_read))
+            return before != f.last_read
+        return False
 
-        logrotate copies the file (to ``app.log.1``, ``app.log-20240101``...)
-        and then truncates it; what the writer appended after our last read
-        and before the copy is in the copy only. A sibling whose first bytes
-        and whose bytes just before our offset are the ones we read is that
-        copy; what it holds beyond our offset is read before the truncation
-        is reported. Lines written between the copy and the truncation are in
-        no file any more: no reader can recover those.
-        """
-        if not f.head or not f.tail:
-            return  # we know nothing of its content: no copy can be recognised
-        directory, base = os.path.split(self.path)
-        now = time.time()
-        try:
-            names = [n for n in os.listdir(directory or ".") if n.startswith(base) and n != base]
-        except OSError:
-            return
-        candidates: list[tuple[float, str]] = []
-        for name in names:
-            path = os.path.join(directory, name)
-            with contextlib.suppress(OSError):
-                st = os.stat(path)
-                if (
-                    stat.S_ISREG(st.st_mode)
-                    and st.st_size >= f.offset
-                    and (now - st.st_mtime < COPY_AGE)
-                ):
-                    candidates.append((st.st_mtime, path))
-        for _, path in sorted(candidates, reverse=True):
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-            except OSError:
-                continue
-            try:
-                if os.pread(fd, len(f.head), 0) != f.head or (
-                    f.tail and os.pread(fd, len(f.tail), f.offset - len(f.tail)) != f.tail
-                ):
-                    continue
-                pos, end = f.offset, min(os.fstat(fd).st_size, f.offset + COPY_MAX)
-                while pos < end:
-                    chunk = os.pread(fd, min(BLOCK * 4, end - pos), pos)
-                    if not chunk:
-                        break
-                    ops.append(Data(f.id, chunk))
-                    pos += len(chunk)
-                self.bytes_read += pos - f.offset
-                self.recovered += pos - f.offset
-                return
-            except OSError:
-                continue
-            finally:
-                os.close(fd)
+    def _start_over(self, f: _OpenFile, ops: list[Op]) -> None:
+        """``f`` was truncated: recover the unread rest from a copy, then read from 0."""
+        if f is self.current:
+            got = read_copy_rest(
+                self.path,
+                f.head,
+                f.last_read,
+                f.offset,
+                lambda chunk: ops.append(Data(f.id, chunk)),
+            )
+            self.bytes_read += got
+            self.recovered += got
+        f.offset = 0
+        f.head = b""
+        f.last_read = b""
+        self.truncations += 1
+        ops.append(Ended(f.id))  # a partial line before the cut is complete
+        ops.append(FileEvent("truncated"))
+
+    def _read_slice(self, f: _OpenFile, ops: list[Op]) -> int:
+        """Read ``f`` from its offset up to the budget; the bytes read."""
+        got = 0
+        while got < self.budget:
+            chunk = os.pread(f.fd, min(BLOCK * 4, self.budget - got), f.offset)
+            if not chunk:
+                break
+            f.offset += len(chunk)
+            got += len(chunk)
+            ops.append(Data(f.id, chunk))
+            if len(chunk) >= VERIFY:
+                f.last_read = chunk[-VERIFY:]
+            else:
+                f.last_read = (f.last_read + chunk)[-VERIFY:]
+        return got

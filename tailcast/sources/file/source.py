@@ -1,26 +1,29 @@
 """Files followed like ``tail -F``: :class:`FileSource` (one path) and :class:`GlobSource`.
 
-Both are thin asyncio shells around :class:`tailcast.sources.tail.Tail`, which
-does the following itself (rotation, truncation, start position). A shell:
+Both are thin asyncio shells around
+:class:`~tailcast.sources.file.tail.FileFollower`, which does the following
+itself (rotation, truncation, start position). A shell:
 
-- registers with the process-wide :func:`~tailcast.sources.watcher.shared_watcher`
-  (one inotify watch set for every file; none with ``--poll``) and is woken
-  by changes in its files' directories;
+- registers with the event loop's shared watch backend
+  (:func:`~tailcast.sources.file.watch.factory.shared_backend`: one inotify
+  watch set for every file; none with ``--poll``) and is woken by changes in
+  its files' directories;
 - runs the blocking part (``stat``, ``pread``, the glob) of every woken file in
   *one* worker-thread call per wake-up, so hundreds of files cost one task and
   a few pool threads, never a thread each;
 - applies the result on the event loop: bytes go through a
   :class:`~tailcast.sources.base.LinePump` per stream (reset when the data
   switches to another file, so a partial line is never glued onto the next
-  file's first line), states and ``tail -F`` events go to the hub;
+  file's first line), states and ``tail -F`` events
+  (:class:`~tailcast.sources.file.ops.FileEvent`) go to the hub;
 - looks at everything anyway every :data:`SAFETY_TICK` seconds (inotify
   mode) or ``--poll-interval`` seconds (``--poll``, a network file system, a
-  directory that does not exist yet): missed events, permission retries.
+  directory that does not exist yet): missed changes, permission retries.
 
 A glob gets one stream per match, named by the match's path below the
 pattern's fixed directory; a new match becomes a new stream (read from its
 beginning) and a match that is gone, with its old data read out and nothing
-back for :data:`~tailcast.sources.tail.ROTATE_QUIET` seconds, ends its stream.
+back for :data:`~tailcast.sources.file.tail.ROTATE_QUIET` seconds, ends its stream.
 """
 
 from __future__ import annotations
@@ -37,8 +40,10 @@ from typing import TYPE_CHECKING, Any
 import watchfiles
 
 from tailcast.sources.base import LinePump, Source
-from tailcast.sources.tail import ROTATE_QUIET, Data, Ended, Event, Op, State, Tail
-from tailcast.sources.watcher import Changes, Watcher, shared_watcher
+from tailcast.sources.file.ops import Data, Ended, FileEvent, Op, State
+from tailcast.sources.file.tail import ROTATE_QUIET, FileFollower
+from tailcast.sources.file.watch.base import Changes, WatchBackend
+from tailcast.sources.file.watch.factory import shared_backend
 
 if TYPE_CHECKING:
     from tailcast.config import Config, SourceSpec
@@ -48,7 +53,7 @@ __all__ = ["MAX_GLOB_STREAMS", "OLD_POLL", "SAFETY_TICK", "FileSource", "GlobSou
 
 log = logging.getLogger("tailcast.sources.file")
 
-# inotify mode: look at every file anyway this often (a missed event, a
+# inotify mode: look at every file anyway this often (a missed change, a
 # permission retry, a directory that appeared).
 SAFETY_TICK = 2.0
 # While a rotated-away file is read out: it may sit in a directory no one watches.
@@ -60,16 +65,16 @@ STEP_BUDGET = 8 * 1024 * 1024
 MAX_GLOB_STREAMS = 1000
 
 
-class _Followed:
-    """One followed path: its Tail, its stream and the pump between them."""
+class _FollowedPath:
+    """One followed path: its follower, its stream and the pump between them."""
 
-    def __init__(self, hub: Hub, stream: Stream, tail: Tail, config: Config) -> None:
+    def __init__(self, hub: Hub, stream: Stream, follower: FileFollower, config: Config) -> None:
         self.hub = hub
         self.stream = stream
-        self.tail = tail
+        self.follower = follower
         self.pump = LinePump(hub, stream, max_line=config.max_line, flush_delay=config.flush_delay)
         self.owner: int | None = None  # the opened file whose bytes the pump holds
-        self.real = tail.path
+        self.real = follower.path
 
     def apply(self, ops: list[Op]) -> None:
         hub, stream = self.hub, self.stream
@@ -81,7 +86,7 @@ class _Followed:
                 self.pump.feed(op.data)
             elif isinstance(op, State):
                 hub.set_state(stream, op.state, message=op.message)
-            elif isinstance(op, Event):
+            elif isinstance(op, FileEvent):
                 hub.event(stream, op.name)
             elif isinstance(op, Ended) and op.file == self.owner:
                 self.pump.reset()
@@ -92,8 +97,8 @@ class _Work:
     """What one worker-thread call found."""
 
     def __init__(self) -> None:
-        self.results: list[tuple[_Followed, list[Op], bool]] = []
-        self.left: list[_Followed] = []  # not polled: the step budget ran out
+        self.results: list[tuple[_FollowedPath, list[Op], bool]] = []
+        self.left: list[_FollowedPath] = []  # not polled: the step budget ran out
         self.matches: list[str] | None = None
         self.dirs: set[str] = set()
         self.missing_dirs: set[str] = set()
@@ -106,17 +111,17 @@ class _FollowBase(Source):
     def __init__(self, spec: SourceSpec, hub: Hub, config: Config, *, quiet: float) -> None:
         super().__init__(spec, hub, config)
         self.quiet = quiet
-        self.followed: dict[str, _Followed] = {}
+        self.followed: dict[str, _FollowedPath] = {}
         self._wake = asyncio.Event()
         self._all = True  # poll every file on the next step
         self._dirty: set[str] = set()
         self._rescan = False
         self._dirs: set[str] = set()
         self._by_real: dict[str, str] = {}
-        self._watcher: Watcher | None = None
+        self._backend: WatchBackend | None = None
         self.steps = 0
 
-    # -- the watcher's side ----------------------------------------------------------
+    # -- the watch backend's side ------------------------------------------------------
 
     def watch_dirs(self) -> Iterable[str]:
         return self._dirs
@@ -141,19 +146,19 @@ class _FollowBase(Source):
                 # (the old file's new name, a symlink's new target).
                 self._all = True
         for path, f in self.followed.items():
-            if f.tail.olds:
+            if f.follower.olds:
                 self._dirty.add(path)  # its old file lives under a name we do not know
 
     # -- the loop ----------------------------------------------------------------------
 
     async def run(self) -> None:
         if not self.config.poll:
-            self._watcher = shared_watcher()
+            self._backend = shared_backend()
         try:
             # First look (and the directories to watch) before registering.
             await self._step()
-            if self._watcher is not None:
-                self._watcher.add(self)
+            if self._backend is not None:
+                self._backend.add(self)
             while True:
                 if not (self._all or self._dirty or self._rescan):
                     try:
@@ -164,27 +169,29 @@ class _FollowBase(Source):
                 self._wake.clear()
                 await self._step()
         finally:
-            if self._watcher is not None:
-                self._watcher.remove(self)
+            if self._backend is not None:
+                self._backend.remove(self)
 
     async def close(self) -> None:
-        if self._watcher is not None:
-            await self._watcher.wait_stopped()
+        if self._backend is not None:
+            await self._backend.wait_stopped()
         for f in list(self.followed.values()):
             # In a thread: it waits for a poll still running there after cancellation.
-            await asyncio.to_thread(f.tail.close)
+            await asyncio.to_thread(f.follower.close)
             f.pump.feed_eof()
 
     def _polled(self) -> bool:
         """Whether this source must poll (no inotify for some of its directories)."""
-        w = self._watcher
-        return w is None or not self._dirs or any(not w.is_watched(d) for d in self._dirs)
+        backend = self._backend
+        return (
+            backend is None or not self._dirs or any(not backend.is_watched(d) for d in self._dirs)
+        )
 
     def _timeout(self) -> float:
         timeout = self.config.poll_interval if self._polled() else SAFETY_TICK
         now = time.monotonic()
         for f in self.followed.values():
-            deadline = f.tail.next_deadline()
+            deadline = f.follower.next_deadline()
             if deadline is not None:
                 timeout = min(timeout, OLD_POLL, max(0.0, deadline - now) + 0.001)
         return timeout
@@ -203,22 +210,22 @@ class _FollowBase(Source):
         for f, ops, more in work.results:
             f.apply(ops)
             if more:
-                self._dirty.add(f.tail.path)
+                self._dirty.add(f.follower.path)
         for f in work.left:
-            self._dirty.add(f.tail.path)
+            self._dirty.add(f.follower.path)
         if work.matches is not None:
             self._matched(work.matches)
         self._by_real = {real: path for path, real in work.reals.items() if real != path}
         if work.dirs != self._dirs:
             self._dirs = work.dirs
-            if self._watcher is not None:
-                self._watcher.refresh()
-        elif self._watcher is not None and any(
-            self._watcher.could_watch(d) for d in self._dirs - work.missing_dirs
+            if self._backend is not None:
+                self._backend.refresh()
+        elif self._backend is not None and any(
+            self._backend.could_watch(d) for d in self._dirs - work.missing_dirs
         ):
-            self._watcher.refresh()  # a directory appeared since
+            self._backend.refresh()  # a directory appeared since
 
-    def _work(self, targets: list[_Followed], rescan: bool) -> _Work:
+    def _work(self, targets: list[_FollowedPath], rescan: bool) -> _Work:
         """The blocking part of a step, in a worker thread."""
         work = _Work()
         if rescan:
@@ -228,11 +235,11 @@ class _FollowBase(Source):
             if spent >= STEP_BUDGET:
                 work.left = targets[i:]
                 break
-            ops, more = f.tail.poll()
+            ops, more = f.follower.poll()
             spent += sum(len(op.data) for op in ops if isinstance(op, Data))
             work.results.append((f, ops, more))
         for path, f in list(self.followed.items()):
-            dirs = f.tail.dirs()
+            dirs = f.follower.dirs()
             work.dirs |= dirs
             work.reals[path] = os.path.realpath(path)
         work.dirs |= self._extra_dirs()
@@ -250,15 +257,15 @@ class _FollowBase(Source):
     def _matched(self, matches: list[str]) -> None:
         pass
 
-    def _follow(self, path: str, name: str, *, initial: bool) -> _Followed:
+    def _follow(self, path: str, name: str, *, initial: bool) -> _FollowedPath:
         stream = self.hub.add_stream(name, "file", path=path)
-        tail = Tail(
+        follower = FileFollower(
             path,
             backlog_lines=self.config.lines if initial else None,
             max_line=self.config.max_line,
             quiet=self.quiet,
         )
-        f = _Followed(self.hub, stream, tail, self.config)
+        f = _FollowedPath(self.hub, stream, follower, self.config)
         self.followed[path] = f
         self._dirty.add(path)
         return f
@@ -268,10 +275,11 @@ class _FollowBase(Source):
             "kind": self.spec.kind,
             "polled": self._polled(),
             "steps": self.steps,
-            "files": [f.tail.statistics() for f in self.followed.values()],
+            "files": [f.follower.statistics() for f in self.followed.values()],
         }
-        if self._watcher is not None:
-            stats["watcher"] = self._watcher.statistics()
+        if self._backend is not None:
+            # The key predates the backend split: readers of the statistics use it.
+            stats["watcher"] = self._backend.statistics()
         return stats
 
 
@@ -360,13 +368,13 @@ class GlobSource(_FollowBase):
             if path not in self.followed and not self._add(path, initial=False):
                 break
         for path, f in list(self.followed.items()):
-            if path not in present and f.tail.lost():
+            if path not in present and f.follower.lost():
                 self._end(path, f)
 
-    def _end(self, path: str, f: _Followed) -> None:
+    def _end(self, path: str, f: _FollowedPath) -> None:
         """A match is gone for good: end its stream (clients get a ``streams`` message)."""
         del self.followed[path]
         f.pump.feed_eof()
-        f.tail.close()
+        f.follower.close()
         self.hub.set_state(f.stream, "exited")
         self.hub.remove_stream(f.stream.id)

@@ -16,49 +16,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from tailcast.sources import watcher
-from tests.helpers import apoll
-from tests.sources.test_file_harness import Following, SteadyWriter, following, line_text
-
-COUNT = 1500
-RATE = 1500.0  # lines per second: a second of writing per test
-
-
-def numbers(lines: list[str]) -> list[int]:
-    return [int(text.split()[1]) for text in lines]
-
-
-async def run_writer(f: Following, writer: SteadyWriter, stream: str) -> list[int]:
-    """Start the writer, wait for its last line and for old files to be read out."""
-    writer.start()
-    await apoll(lambda: not writer.is_alive(), timeout=30)
-    assert writer.error is None, writer.error
-    last = line_text(COUNT)
-    await apoll(lambda: last in f.lines(stream))
-    await apoll(lambda: all(x["old_files"] == 0 for x in f.files()), timeout=30)
-    # Every piece is a whole line (the writer writes whole lines).
-    assert not any(p.get("cont") for p in f.pieces(stream))
-    return numbers(f.lines(stream))
-
-
-def rename_hook(delay_lines: int) -> Callable[[SteadyWriter], None]:
-    """Rename the file; the writer reopens after ``delay_lines`` more lines."""
-
-    def hook(w: SteadyWriter) -> None:
-        os.rename(w.path, w.path + ".1")
-        if delay_lines == 0:
-            w.reopen()
-        else:
-            w.hooks[w.written + 1 + delay_lines] = lambda w2: w2.reopen()
-
-    return hook
+from tests.sources.file.harness import (
+    COUNT,
+    RATE,
+    SteadyWriter,
+    following,
+    line_text,
+    numbers,
+    rename_hook,
+    run_writer,
+)
 
 
 async def test_rename_and_immediate_reopen_loses_nothing(tmp_path: Path) -> None:
@@ -68,7 +38,7 @@ async def test_rename_and_immediate_reopen_loses_nothing(tmp_path: Path) -> None
     async with following(log, quiet=1.0, lines=0, flush_delay=30.0) as f:
         got = await run_writer(f, writer, "app.log")
         assert got == list(range(1, COUNT + 1))
-        assert f.events("app.log").count("rotated") == 2
+        assert f.file_events("app.log").count("rotated") == 2
         assert f.file(log)["rotations"] == 2
 
 
@@ -80,7 +50,7 @@ async def test_rename_and_late_reopen_loses_nothing(tmp_path: Path) -> None:
     async with following(log, quiet=1.0, lines=0, flush_delay=30.0) as f:
         got = await run_writer(f, writer, "app.log")
         assert got == list(range(1, COUNT + 1))
-        assert f.events("app.log") == ["rotated"]
+        assert f.file_events("app.log") == ["rotated"]
         # The renamed file really did get the late lines.
         old = numbers((tmp_path / "app.log.1").read_text().splitlines())
         assert old == list(range(1, 500 + late))
@@ -134,27 +104,8 @@ async def test_copytruncate_loses_only_the_unrecoverable_window(tmp_path: Path) 
     assert missing <= set(range(max(in_copy) + 1, min(in_file))), sorted(missing)
     assert in_copy <= set(got)
     assert in_file <= set(got)
-    assert "truncated" in f.events("app.log")
+    assert "truncated" in f.file_events("app.log")
 
 
-async def test_the_watchfiles_backend_follows_a_rotation_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The portable backend (platforms without inotify) under the same writer.
-    monkeypatch.setattr(watcher, "BACKEND", "watchfiles")
-    log = tmp_path / "app.log"
-    log.write_bytes(b"")
-    writer = SteadyWriter(log, COUNT, RATE, {700: rename_hook(int(RATE * 0.1))})
-    async with following(log, quiet=1.0, lines=0, flush_delay=30.0) as f:
-        assert f.source.statistics()["watcher"]["backend"] == "Watcher"
-        got = await run_writer(f, writer, "app.log")
-        assert got == list(range(1, COUNT + 1))
-        assert f.events("app.log") == ["rotated"]
-
-
-async def test_linux_uses_the_inotify_backend(tmp_path: Path) -> None:
-    log = tmp_path / "app.log"
-    log.write_bytes(b"")
-    async with following(log) as f:
-        backend = f.source.statistics()["watcher"]["backend"]
-        assert backend == ("InotifyWatcher" if sys.platform.startswith("linux") else "Watcher")
+def test_line_text_is_fixed_width() -> None:
+    assert len(line_text(1)) == len(line_text(999_999))

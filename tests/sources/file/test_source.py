@@ -1,18 +1,16 @@
 """One followed file: start position, line splitting, truncation, deletion, symlinks, --poll.
 
 Real files in ``tmp_path``, the real shared watcher; the lines are read back
-from the hub's history (see :mod:`tests.sources.test_file_harness`).
+from the hub's history (see :mod:`tests.sources.file.harness`).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
-from tailcast.sources.tail import Data, Event, Tail, backlog_start
 from tests.helpers import apoll
-from tests.sources.test_file_harness import following
+from tests.sources.file.harness import following
 
 
 def append(path: Path, data: bytes) -> None:
@@ -42,7 +40,7 @@ async def test_the_last_lines_go_into_history_then_new_lines_follow(tmp_path: Pa
         assert f.states("app.log") == ["live"]
         append(log, b"n500\n")
         await f.wait_lines("app.log", ["n497", "n498", "n499", "n500"])
-        assert f.events("app.log") == []
+        assert f.file_events("app.log") == []
         assert f.hub.streams["app.log"].detail == {"path": str(log)}
 
 
@@ -62,7 +60,7 @@ async def test_a_file_that_appears_later_is_read_from_its_beginning(tmp_path: Pa
         log.write_bytes(numbered(0, 5))  # more than --lines: all of it is new
         await f.wait_lines("late.log", ["n0", "n1", "n2", "n3", "n4"])
         assert f.states("late.log") == ["live"]
-        assert f.events("late.log") == []
+        assert f.file_events("late.log") == []
 
 
 async def test_a_missing_directory_is_waited_for(tmp_path: Path) -> None:
@@ -76,28 +74,6 @@ async def test_a_missing_directory_is_waited_for(tmp_path: Path) -> None:
         await apoll(lambda: not f.source.statistics()["polled"])
         append(log, b"second\n")
         await f.wait_lines("app.log", ["first", "second"])
-
-
-def test_backlog_start_reads_backwards_in_blocks(tmp_path: Path) -> None:
-    log = tmp_path / "a.log"
-    log.write_bytes(b"x" * 200_000 + b"\n" + numbered(0, 10))
-    size = log.stat().st_size
-    fd = os.open(log, os.O_RDONLY)
-    try:
-        start, scanned = backlog_start(fd, size, 3, 10**9)
-        assert log.read_bytes()[start:] == b"n7\nn8\nn9\n"
-        assert scanned < 70_000  # one block from the end, not the file
-        # No final newline: the partial last line counts as a line.
-        start, _ = backlog_start(fd, size - 1, 2, 10**9)
-        assert log.read_bytes()[start : size - 1] == b"n8\nn9"
-        # Fewer lines than asked for: the whole file.
-        assert backlog_start(fd, size, 1000, 10**9)[0] == 0
-        # The limit bounds the scan of a file without newlines.
-        start, scanned = backlog_start(fd, 150_000, 5, 100_000)
-        assert start == 50_000
-        assert scanned <= 100_001
-    finally:
-        os.close(fd)
 
 
 async def test_a_sparse_1gb_file_tail_is_read_without_reading_it_whole(tmp_path: Path) -> None:
@@ -162,7 +138,7 @@ async def test_truncation_reads_again_from_the_start(tmp_path: Path) -> None:
     async with following(log) as f:
         await f.wait_lines("app.log", ["n0", "n1", "n2"])
         os.truncate(log, 0)  # ": > app.log"
-        await apoll(lambda: f.events("app.log") == ["truncated"])
+        await apoll(lambda: f.file_events("app.log") == ["truncated"])
         append(log, b"after\n")
         await f.wait_lines("app.log", ["n0", "n1", "n2", "after"])
 
@@ -188,7 +164,7 @@ async def test_truncate_and_rewrite_past_the_offset_is_still_noticed(tmp_path: P
                 "rewritten in place, longer than before",
             ],
         )
-        assert "truncated" in f.events("app.log")
+        assert "truncated" in f.file_events("app.log")
 
 
 async def test_a_deleted_and_recreated_file_is_reattached(tmp_path: Path) -> None:
@@ -199,10 +175,10 @@ async def test_a_deleted_and_recreated_file_is_reattached(tmp_path: Path) -> Non
         log.unlink()
         await apoll(lambda: f.hub.streams["app.log"].state == "waiting")
         await apoll(lambda: f.file(log)["old_files"] == 0)  # read out and closed
-        await apoll(f.source.followed[str(log)].tail.lost)
+        await apoll(f.source.followed[str(log)].follower.lost)
         log.write_bytes(b"two\nthree\n")
         await f.wait_lines("app.log", ["one", "two", "three"])
-        assert f.events("app.log") == ["reattached"]
+        assert f.file_events("app.log") == ["reattached"]
         assert f.states("app.log") == ["live", "waiting", "live"]
 
 
@@ -232,7 +208,7 @@ async def test_a_symlink_switch_is_a_rotation(tmp_path: Path) -> None:
         tmp = tmp_path / "current.tmp"
         tmp.symlink_to("sub/app.log.2")
         os.replace(tmp, link)  # like `ln -sfn`
-        await apoll(lambda: f.events("current") == ["rotated"])
+        await apoll(lambda: f.file_events("current") == ["rotated"])
         # Writes to the new target, in a directory of its own, are seen too.
         append(tmp_path / "sub" / "app.log.2", b"second file\n")
         await f.wait_lines("current", ["first file", "second file"])
@@ -248,46 +224,3 @@ async def test_poll_mode_follows_without_the_watcher(tmp_path: Path) -> None:
         stats = f.source.statistics()
         assert stats["polled"] is True
         assert "watcher" not in stats
-
-
-# -- the Tail core, polled by hand: copytruncate ------------------------------------
-
-
-def poll_text(tail: Tail) -> tuple[bytes, list[str]]:
-    ops, more = tail.poll()
-    assert not more
-    data = b"".join(op.data for op in ops if isinstance(op, Data))
-    return data, [op.name for op in ops if isinstance(op, Event)]
-
-
-def test_copytruncate_reads_the_unread_rest_from_the_copy(tmp_path: Path) -> None:
-    log = tmp_path / "app.log"
-    log.write_bytes(b"first line of the file\n")
-    tail = Tail(str(log), backlog_lines=10, max_line=1024)
-    try:
-        assert poll_text(tail) == (b"first line of the file\n", [])
-        append(log, b"unread before the copy\n")
-        shutil.copyfile(log, tmp_path / "app.log-20240101")  # logrotate copytruncate
-        append(log, b"between copy and truncate: in no file\n")
-        os.truncate(log, 0)
-        append(log, b"after\n")
-        assert poll_text(tail) == (b"unread before the copy\nafter\n", ["truncated"])
-        assert tail.statistics()["recovered_bytes"] == len(b"unread before the copy\n")
-    finally:
-        tail.close()
-
-
-def test_a_sibling_that_is_not_the_copy_is_not_read(tmp_path: Path) -> None:
-    log = tmp_path / "app.log"
-    log.write_bytes(b"first line of the file\nsecond\n")
-    tail = Tail(str(log), backlog_lines=10, max_line=1024)
-    try:
-        poll_text(tail)
-        # Same length and same start, different bytes before our offset.
-        (tmp_path / "app.log.1").write_bytes(b"first line of the file\nSECOND\nmore\n")
-        os.truncate(log, 0)
-        append(log, b"after\n")
-        assert poll_text(tail) == (b"after\n", ["truncated"])
-        assert tail.statistics()["recovered_bytes"] == 0
-    finally:
-        tail.close()

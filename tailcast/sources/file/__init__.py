@@ -1,0 +1,1 @@
+"""Files followed like ``tail -F``: the ``file`` and ``glob`` sources."""

@@ -1,0 +1,1 @@
+"""Directory watch backends shared by every followed file of the process."""

@@ -1,0 +1,62 @@
+"""The inotify backend on its own: a client hears of changes in its directories only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from watchfiles import Change
+
+from tailcast.sources.file.watch import inotify
+from tailcast.sources.file.watch.inotify import InotifyBackend
+from tests.helpers import apoll
+from tests.sources.file.harness import RecordingClient
+
+pytestmark = pytest.mark.skipif(not inotify.available(), reason="inotify is Linux only")
+
+
+def append(path: Path, data: bytes) -> None:
+    with open(path, "ab") as fh:
+        fh.write(data)
+
+
+async def test_changes_reach_the_client_of_their_directory_only(tmp_path: Path) -> None:
+    mine, other = tmp_path / "mine", tmp_path / "other"
+    mine.mkdir()
+    other.mkdir()
+    backend = InotifyBackend()
+    client, bystander = RecordingClient({str(mine)}), RecordingClient({str(other)})
+    backend.add(client)
+    backend.add(bystander)
+    try:
+        assert backend.is_watched(str(mine))
+        assert client.batches == [None]  # a new watch: look at everything once
+        log = mine / "app.log"
+        log.write_bytes(b"x\n")
+        await apoll(lambda: (Change.added, str(log)) in client.changes())
+        append(log, b"y\n")
+        await apoll(lambda: (Change.modified, str(log)) in client.changes())
+        log.unlink()
+        await apoll(lambda: (Change.deleted, str(log)) in client.changes())
+        assert bystander.changes() == set()
+    finally:
+        backend.remove(client)
+        backend.remove(bystander)
+        await backend.wait_stopped()
+    assert backend.fd == -1
+
+
+async def test_a_deleted_directory_leaves_the_watch_set(tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    backend = InotifyBackend()
+    client = RecordingClient({str(sub)})
+    backend.add(client)
+    try:
+        assert backend.is_watched(str(sub))
+        sub.rmdir()
+        await apoll(lambda: not backend.is_watched(str(sub)))
+        assert backend.could_watch(str(sub))  # if it comes back, a refresh watches it
+    finally:
+        backend.remove(client)
+        await backend.wait_stopped()
