@@ -15,7 +15,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tailcast.errors import FrameTooLarge, ProtocolError
-from tailcast.protocol.docker import (
+from tailcast.protocol.engine_logs import (
     HEADER_SIZE,
     Frame,
     FrameDecoder,

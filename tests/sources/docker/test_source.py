@@ -24,11 +24,11 @@ import pytest_asyncio
 
 from tailcast.config import parse_source
 from tailcast.hub import Stream, decode_line
-from tailcast.sources.docker import DockerSource
+from tailcast.sources.docker.source import DockerSource
 from tests.conftest import ServerHarness, make_config
 from tests.helpers import apoll, ws_connect
 
-ENGINE_SH = Path(__file__).resolve().parents[2] / "scripts" / "engine.sh"
+ENGINE_SH = Path(__file__).resolve().parents[3] / "scripts" / "engine.sh"
 IMAGE = "localhost/busybox:test"
 DEADLINE = 30.0
 

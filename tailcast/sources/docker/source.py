@@ -3,7 +3,7 @@
 
 The engine is reached on its unix socket (aiohttp's ``UnixConnector``) or a
 ``tcp://`` ``DOCKER_HOST``; Docker and Podman's Docker-compatible service both
-work. The bytes are decoded by :class:`tailcast.protocol.docker.LogDecoder`;
+work. The bytes are decoded by :class:`tailcast.protocol.engine_logs.LogDecoder`;
 this module is the I/O around it.
 
 One *round* is one connection to the engine: ``/_ping``, then ``/events``
@@ -42,7 +42,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 
 from tailcast.errors import ProtocolError, SourceError
-from tailcast.protocol.docker import LogDecoder, LogLine
+from tailcast.protocol.engine_logs import LogDecoder, LogLine
 from tailcast.sources.base import Source
 
 if TYPE_CHECKING:
