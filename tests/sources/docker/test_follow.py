@@ -22,7 +22,8 @@ from aiohttp import web
 
 from tailcast.config import parse_source
 from tailcast.hub import Stream, decode_line
-from tailcast.protocol.engine_logs import encode_frame, format_timestamp
+from tailcast.protocol.engine_frames import encode_frame
+from tailcast.protocol.engine_time import format_timestamp
 from tailcast.sources.docker.source import DockerSource, permission_message
 from tests.conftest import make_config
 from tests.helpers import apoll
