@@ -32,7 +32,7 @@ _KINDS: dict[str, tuple[str, str]] = {
     "file": ("tailcast.sources.file.source", "FileSource"),
     "glob": ("tailcast.sources.file.source", "GlobSource"),
     "process": ("tailcast.sources.process", "ProcessSource"),
-    "docker": ("tailcast.sources.docker", "DockerSource"),
+    "docker": ("tailcast.sources.docker.source", "DockerSource"),
 }
 
 

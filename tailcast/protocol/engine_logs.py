@@ -1,20 +1,11 @@
-"""Docker Engine API log streams, decoded without I/O.
+"""Docker Engine log records, decoded into lines without I/O.
 
-Two layers, both fed bytes in whatever chunks the connection returned:
-
-:class:`FrameDecoder` -- the multiplexed stream of a non-TTY container's
-``/containers/ID/logs``: an 8-byte header (byte 0 the stream: 0 stdin, 1
-stdout, 2 stderr, 3 the engine's own error; bytes 1..3 zero; bytes 4..7 the
-payload length, big-endian) then the payload. A length over ``max_frame`` is
-refused with :class:`~tailcast.errors.FrameTooLarge` as soon as its header is
-complete, before a byte of it is buffered. ``raw=True`` is the TTY form: no
-headers, the bytes are stdout.
-
-:class:`LogDecoder` -- what tailcast asks for (``timestamps=1``): every log
-record starts with the engine's RFC 3339 timestamp and a space
-(``2024-05-01T10:00:00.123456789Z`` from Docker, whole seconds from Podman).
-It gives :class:`LogLine` pieces with ``ts`` from that timestamp and ``fd``
-from the stream byte, and
+What tailcast asks the engine for (``timestamps=1``): every log record starts
+with the engine's RFC 3339 timestamp and a space (see
+:mod:`tailcast.protocol.engine_time`); non-TTY records come in the frames of
+:mod:`tailcast.protocol.engine_frames`. :class:`LogDecoder` is fed bytes in
+whatever chunks the connection returned and gives :class:`LogLine` pieces with
+``ts`` from that timestamp and ``fd`` from the stream byte, and
 
 - joins long lines the engine split into several records (Docker at 16 KiB,
   Podman at 4-8 KiB: a record with no trailing newline continues), per fd,
@@ -40,49 +31,17 @@ This module imports no asyncio and no aiohttp (a test holds us to it).
 
 from __future__ import annotations
 
-import calendar
-import re
 from dataclasses import dataclass
 
 from tailcast.defaults import DEFAULT_MAX_LINE
-from tailcast.errors import FrameTooLarge, ProtocolError
+from tailcast.errors import ProtocolError
+from tailcast.protocol.engine_frames import DEFAULT_MAX_FRAME, Frame, FrameDecoder
+from tailcast.protocol.engine_time import MAX_TIMESTAMP, NS_PER_SECOND, TIMESTAMP_RE, match_ns
 from tailcast.protocol.lines import LineSplitter, Piece
 
-__all__ = [
-    "DEFAULT_MAX_FRAME",
-    "HEADER_SIZE",
-    "TTY_JOIN_WINDOW",
-    "Frame",
-    "FrameDecoder",
-    "LogDecoder",
-    "LogLine",
-    "ResumePoint",
-    "encode_frame",
-    "format_timestamp",
-    "parse_timestamp",
-]
+__all__ = ["TTY_JOIN_WINDOW", "LogDecoder", "LogLine", "ResumePoint"]
 
-HEADER_SIZE = 8
-# Docker splits log messages at 16 KiB, Podman at 8 KiB; a timestamp adds 31
-# bytes. Anything far above that is not a log frame.
-DEFAULT_MAX_FRAME = 1024 * 1024
 TTY_JOIN_WINDOW = 10.0
-# Longest timestamp prefix: 2024-05-01T10:00:00.123456789+00:00 and a space.
-_MAX_TS = 36
-
-_STREAMS = {0: "out", 1: "out", 2: "err", 3: "sys"}
-_TS_RE = re.compile(
-    rb"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d) "
-)
-_NS = 1_000_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One frame of the multiplexed stream (or one chunk of a raw one)."""
-
-    fd: str  # "out", "err", or "sys" (the engine's own error message)
-    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,151 +52,6 @@ class LogLine:
     ts: float
     text: str
     cont: bool = False
-
-
-def encode_frame(fd: int, payload: bytes) -> bytes:
-    """A multiplexed frame as the engine sends it (for tests and fakes)."""
-    return bytes([fd, 0, 0, 0]) + len(payload).to_bytes(4, "big") + payload
-
-
-def parse_timestamp(text: bytes) -> int:
-    """An engine timestamp (RFC 3339, optional fraction) as UNIX nanoseconds.
-
-    Raises :class:`ProtocolError` for anything else.
-    """
-    m = _TS_RE.fullmatch(text if text.endswith(b" ") else text + b" ")
-    if m is None:
-        raise ProtocolError(f"not an engine timestamp: {text[:_MAX_TS]!r}")
-    return _ts_ns(m)
-
-
-def _ts_ns(m: re.Match[bytes]) -> int:
-    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
-        raise ProtocolError(f"not an engine timestamp: {m.group(0)!r}")
-    secs = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-    frac = m.group(7) or b""
-    nanos = int(frac.ljust(9, b"0")) if frac else 0
-    zone = m.group(8)
-    if zone != b"Z":
-        offset = int(zone[1:3]) * 3600 + int(zone[4:6]) * 60
-        secs -= offset if zone[:1] == b"+" else -offset
-    return secs * _NS + nanos
-
-
-def format_timestamp(ts_ns: int, *, fraction: bool = True) -> bytes:
-    """``ts_ns`` the way the engine writes it (Docker with, Podman without fraction)."""
-    secs, nanos = divmod(ts_ns, _NS)
-    y, mo, d, h, mi, s = _gmtime(secs)
-    text = f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}"
-    if fraction and nanos:
-        text += "." + f"{nanos:09d}".rstrip("0")
-    return (text + "Z").encode()
-
-
-def _gmtime(secs: int) -> tuple[int, int, int, int, int, int]:
-    # time.gmtime without importing time's clock functions into the pure layer.
-    days, rest = divmod(secs, 86400)
-    hour, rest = divmod(rest, 3600)
-    minute, second = divmod(rest, 60)
-    # Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    z = days + 719468
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    day = doy - (153 * mp + 2) // 5 + 1
-    month = mp + 3 if mp < 10 else mp - 9
-    year = yoe + era * 400 + (1 if month <= 2 else 0)
-    return year, month, day, hour, minute, second
-
-
-class FrameDecoder:
-    """Multiplexed (or raw) log stream bytes in, :class:`Frame` events out.
-
-    ``feed_data`` then ``events``; ``feed_eof`` when the response ended, which
-    raises :class:`ProtocolError` if it ended inside a frame. After an error
-    the decoder refuses further input. It buffers at most one header plus one
-    frame of up to ``max_frame`` bytes.
-    """
-
-    __slots__ = ("_broken", "_buf", "_eof", "_events", "_need", "_stream", "max_frame", "raw")
-
-    def __init__(self, *, raw: bool = False, max_frame: int = DEFAULT_MAX_FRAME) -> None:
-        self.raw = raw
-        self.max_frame = max_frame
-        self._buf = bytearray()
-        self._events: list[Frame] = []
-        self._stream: str | None = None  # set while a payload is being read
-        self._need = HEADER_SIZE
-        self._eof = False
-        self._broken: ProtocolError | None = None
-
-    @property
-    def in_frame(self) -> bool:
-        """True between a frame's first byte and its last."""
-        return bool(self._buf) or self._stream is not None
-
-    def feed_data(self, data: bytes) -> None:
-        if self._broken is not None:
-            raise ProtocolError(f"stream already broken: {self._broken}")
-        if self._eof:
-            raise ProtocolError("data after the end of the stream")
-        if not data:
-            return
-        if self.raw:
-            self._events.append(Frame("out", bytes(data)))
-            return
-        try:
-            self._parse(data)
-        except ProtocolError as exc:
-            self._broken = exc
-            self._buf.clear()
-            raise
-
-    def _parse(self, data: bytes) -> None:
-        view = memoryview(data)
-        buf = self._buf
-        while view:
-            take = min(self._need - len(buf), len(view))
-            buf += view[:take]
-            view = view[take:]
-            if len(buf) < self._need:
-                return
-            if self._stream is None:
-                self._stream = self._header(bytes(buf))
-                self._need = int.from_bytes(buf[4:8], "big")
-                buf.clear()
-                if self._need:
-                    continue
-            self._events.append(Frame(self._stream, bytes(buf)))
-            buf.clear()
-            self._stream = None
-            self._need = HEADER_SIZE
-
-    def _header(self, header: bytes) -> str:
-        stream = _STREAMS.get(header[0])
-        if stream is None or header[1:4] != b"\0\0\0":
-            raise ProtocolError(f"not a log frame header: {header.hex()}")
-        length = int.from_bytes(header[4:8], "big")
-        if length > self.max_frame:
-            raise FrameTooLarge(length, self.max_frame)
-        return stream
-
-    def feed_eof(self) -> None:
-        self._eof = True
-        if self._broken is None and self.in_frame:
-            have = len(self._buf)
-            what = "payload" if self._stream is not None else "header"
-            self._broken = ProtocolError(
-                f"stream ended inside a frame {what} ({have} of {self._need} bytes)"
-            )
-            raise self._broken
-
-    def events(self) -> list[Frame]:
-        out, self._events = self._events, []
-        return out
 
 
 @dataclass(slots=True)
@@ -255,7 +69,7 @@ class ResumePoint:
         """
         if self.ts_ns < 0:
             return None
-        return max(0, self.ts_ns // _NS - 1)
+        return max(0, self.ts_ns // NS_PER_SECOND - 1)
 
 
 class LogDecoder:
@@ -379,10 +193,10 @@ class LogDecoder:
         # One record per frame from both engines; several newline-separated
         # records in one frame are accepted too.
         while pos < len(data):
-            m = _TS_RE.match(data, pos)
+            m = TIMESTAMP_RE.match(data, pos)
             if m is None:
                 raise ProtocolError(f"log record without a timestamp: {data[pos : pos + 40]!r}")
-            ts_ns = _ts_ns(m)
+            ts_ns = match_ns(m)
             nl = data.find(b"\n", m.end())
             end = len(data) if nl < 0 else nl + 1
             if self._is_new(ts_ns):
@@ -395,12 +209,12 @@ class LogDecoder:
         buf = self._raw
         while buf:
             if self._rec_ts is None:
-                m = _TS_RE.match(buf)
+                m = TIMESTAMP_RE.match(buf)
                 if m is None:
-                    if len(buf) >= _MAX_TS or b" " in buf:
+                    if len(buf) >= MAX_TIMESTAMP or b" " in buf:
                         raise ProtocolError(f"log record without a timestamp: {bytes(buf[:40])!r}")
                     return  # the timestamp is not complete yet
-                self._rec_ts = _ts_ns(m)
+                self._rec_ts = match_ns(m)
                 self._rec_keep = self._is_new(self._rec_ts)
                 self._rec_taken = 0
                 del buf[: m.end()]
@@ -416,7 +230,7 @@ class LogDecoder:
                 continue
             # No end in sight: pass on all but a tail that could be the start
             # of the next record's timestamp.
-            keep = min(len(buf), _MAX_TS - 1)
+            keep = min(len(buf), MAX_TIMESTAMP - 1)
             if len(buf) > keep:
                 self._content(bytes(buf[: len(buf) - keep]))
                 del buf[: len(buf) - keep]
@@ -428,14 +242,14 @@ class LogDecoder:
         buf = self._raw
         pos = 0
         while True:
-            m = _TS_RE.search(buf, pos, min(len(buf), end + _MAX_TS))
+            m = TIMESTAMP_RE.search(buf, pos, min(len(buf), end + MAX_TIMESTAMP))
             if m is None or m.start() >= end:
                 return None
             try:
-                ts_ns = _ts_ns(m)
+                ts_ns = match_ns(m)
             except ProtocolError:
                 ts_ns = -1
-            if self._rec_ts <= ts_ns <= self._rec_ts + int(TTY_JOIN_WINDOW * _NS):
+            if self._rec_ts <= ts_ns <= self._rec_ts + int(TTY_JOIN_WINDOW * NS_PER_SECOND):
                 return m.start()
             pos = m.start() + 1
 
@@ -462,7 +276,7 @@ class LogDecoder:
         splitter = self._splitters.get(fd)
         if splitter is None:
             splitter = self._splitters[fd] = LineSplitter(self.max_line)
-        ts = ts_ns / _NS
+        ts = ts_ns / NS_PER_SECOND
         self._last_ts[fd] = ts
         self._emit(fd, ts, splitter.feed(data))
 
