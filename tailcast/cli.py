@@ -251,7 +251,7 @@ def _install_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) 
         if count > 1:
             sys.stderr.write(f"tailcast: second {signame}, exiting now\n")
             # Commands must not outlive a forced exit: kill their groups now.
-            spawn = sys.modules.get("tailcast.sources.spawn")
+            spawn = sys.modules.get("tailcast.sources.process.spawn")
             if spawn is not None:
                 spawn.kill_all_groups()
             os._exit(130)
@@ -310,15 +310,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     try:
         if command == "watch":
-            from tailcast.watch import watch_main
+            from tailcast.commands.watch import watch_main
 
             return watch_main(ns)
         _setup_logging(ns.verbose)
         if command == "run":
-            from tailcast.sources.process import run_main  # type: ignore[import-not-found,unused-ignore]
+            from tailcast.commands.run import run_command
 
-            status: int = run_main(ns, _settings(ns))
-            return status
+            return run_command(ns, _settings(ns))
         config = build_config(_settings(ns), ns.sources, config_file=ns.config)
         if command == "agent":
             from tailcast.redis_node import run_agent

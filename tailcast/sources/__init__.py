@@ -31,7 +31,7 @@ _KINDS: dict[str, tuple[str, str]] = {
     "stdin": ("tailcast.sources.stdin", "StdinSource"),
     "file": ("tailcast.sources.file", "FileSource"),
     "glob": ("tailcast.sources.file", "GlobSource"),
-    "process": ("tailcast.sources.process", "ProcessSource"),
+    "process": ("tailcast.sources.process.source", "ProcessSource"),
     "docker": ("tailcast.sources.docker", "DockerSource"),
 }
 

@@ -34,7 +34,7 @@ from tailcast.config import SourceSpec, build_config
 from tailcast.errors import ConfigError
 from tailcast.server import Server
 from tailcast.sources import build_source
-from tailcast.sources.process import ProcessSource
+from tailcast.sources.process.source import ProcessSource
 
 __all__ = ["ECHO_HIGH", "ECHO_LOW", "TerminalEcho", "run_command"]
 

@@ -26,8 +26,8 @@ import pytest_asyncio
 from tailcast.config import SourceSpec, build_config
 from tailcast.hub import Hub, Stream, decode_line
 from tailcast.server import Server
-from tailcast.sources import spawn
-from tailcast.sources.process import ProcessSource
+from tailcast.sources.process import spawn
+from tailcast.sources.process.source import ProcessSource
 from tests.conftest import make_config
 from tests.helpers import apoll, ws_connect
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tailcast.watch import ws_url
+from tailcast.commands.watch import ws_url
 from tests.conftest import make_config
 from tests.helpers import DEADLINE, apoll, run_tailcast, tailcast_cmd
 from tests.web.conftest import Serve, line_text, publish
