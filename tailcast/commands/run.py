@@ -10,125 +10,32 @@ it; 2 when it could not start).
 SIGINT/SIGTERM end the command (SIGTERM to its group, grace, SIGKILL) and
 then tailcast, with the command's status.
 
-The echo is a :class:`TerminalEcho`: a bounded queue and one writer thread,
-so that a slow terminal or pipe never blocks the event loop (the viewers keep
-being served). When the queue is full the child's pipes stop being read, the
-way ``tee`` would hold it back — the terminal is the one reader that may.
+The echo is a :class:`~tailcast.commands.echo.TerminalEcho`, which never
+blocks the event loop and holds the command back when the terminal is slow.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import shlex
 import sys
-import threading
-from collections import deque
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from tailcast.cli import _install_signals, start_and_announce
-from tailcast.config import SourceSpec, build_config
+from tailcast.commands.echo import TerminalEcho
+from tailcast.commands.lifecycle import install_signals, start_and_announce
+from tailcast.config import Config, SourceSpec, build_config
 from tailcast.errors import ConfigError
 from tailcast.server import Server
 from tailcast.sources import build_source
 from tailcast.sources.process.source import ProcessSource
 
-__all__ = ["ECHO_HIGH", "ECHO_LOW", "TerminalEcho", "run_command"]
-
-# Echo queue: above HIGH bytes the child is held back, below LOW it goes on.
-ECHO_HIGH = 1024 * 1024
-ECHO_LOW = 256 * 1024
-ECHO_DRAIN_TIMEOUT = 10.0
-
-
-class TerminalEcho:
-    """Copies of the child's output written to our stdout/stderr by one thread, in order.
-
-    :meth:`write` is called on the event loop and never blocks; ``on_pressure``
-    is called on the event loop with True when the queue passes
-    :data:`ECHO_HIGH` bytes and with False when it is back under
-    :data:`ECHO_LOW`.
-    """
-
-    def __init__(
-        self,
-        out: BinaryIO,
-        err: BinaryIO,
-        loop: asyncio.AbstractEventLoop,
-        on_pressure: Callable[[bool], None],
-    ) -> None:
-        self._files = {"out": out, "err": err}
-        self._loop = loop
-        self._on_pressure = on_pressure
-        self._cond = threading.Condition()
-        self._queue: deque[tuple[str, bytes]] = deque()
-        self._bytes = 0
-        self._paused = False
-        self._resume_scheduled = False
-        self._closed = False
-        self._broken: set[str] = set()
-        self._thread = threading.Thread(target=self._work, name="tailcast-echo", daemon=True)
-        self._thread.start()
-
-    def write(self, label: str, data: bytes) -> None:
-        with self._cond:
-            if self._closed:
-                return
-            self._queue.append((label, data))
-            self._bytes += len(data)
-            pause = self._bytes > ECHO_HIGH and not self._paused
-            if pause:
-                self._paused = True
-            self._cond.notify()
-        if pause:
-            self._on_pressure(True)
-
-    def _resume(self) -> None:  # on the event loop
-        with self._cond:
-            self._resume_scheduled = False
-            resume = self._paused and self._bytes <= ECHO_LOW
-            if resume:
-                self._paused = False
-        if resume:
-            self._on_pressure(False)
-
-    def _work(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue and not self._closed:
-                    self._cond.wait()
-                if not self._queue:
-                    return
-                label, data = self._queue.popleft()
-            if label not in self._broken:
-                fh = self._files[label]
-                try:
-                    fh.write(data)
-                    fh.flush()
-                except (OSError, ValueError):
-                    # Our reader went away (| head): stop echoing, keep serving.
-                    self._broken.add(label)
-            with self._cond:
-                self._bytes -= len(data)
-                wake = self._paused and self._bytes <= ECHO_LOW and not self._resume_scheduled
-                if wake:
-                    self._resume_scheduled = True
-            if wake:
-                with contextlib.suppress(RuntimeError):  # the loop is closed already
-                    self._loop.call_soon_threadsafe(self._resume)
-
-    def close(self, timeout: float = ECHO_DRAIN_TIMEOUT) -> None:
-        """Write what is queued (bounded in time), then end the thread."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        self._thread.join(timeout)
+__all__ = ["run_main"]
 
 
 def _spec(ns: argparse.Namespace) -> SourceSpec:
+    """The process source of ``COMMAND ARG...`` (named ``--name`` or after the program)."""
     argv = list(ns.command or [])
     if argv and argv[0] == "--":
         argv = argv[1:]
@@ -144,14 +51,15 @@ def _spec(ns: argparse.Namespace) -> SourceSpec:
     )
 
 
-def run_command(ns: argparse.Namespace, settings: dict[str, Any]) -> int:
+def run_main(ns: argparse.Namespace, settings: dict[str, Any]) -> int:
     """The whole of ``tailcast run``: returns the exit status (see the module docstring)."""
     spec = _spec(ns)
     config = build_config(settings, [], config_file=ns.config, extra_sources=[spec])
     return asyncio.run(_run(config, spec))
 
 
-async def _run(config: Any, spec: SourceSpec) -> int:
+async def _run(config: Config, spec: SourceSpec) -> int:
+    """Serve, echo, wait for the command (and ``--linger``) or a signal; its status."""
     loop = asyncio.get_running_loop()
     server = Server(config, sources=[])
     # The sources of --config first, in their order; the command last.
@@ -165,7 +73,7 @@ async def _run(config: Any, spec: SourceSpec) -> int:
     echo = TerminalEcho(sys.stdout.buffer, sys.stderr.buffer, loop, source.pause_reading)
     source.echo = echo.write
     stop = asyncio.Event()
-    _install_signals(loop, stop.set)
+    install_signals(loop, stop.set)
     # The serving line is printed before the loop runs again, so before the
     # first echoed byte.
     if not await start_and_announce(server):
