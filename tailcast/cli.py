@@ -245,15 +245,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"tailcast: {exc}", file=sys.stderr)
         return 2
-    except ImportError as exc:
-        print(f"tailcast: {command}: not available in this build ({exc})", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
 
 
 def _dispatch(command: str, ns: argparse.Namespace) -> int:
-    """Hand the parsed arguments to their command (imported only when it runs)."""
+    """Hand the parsed arguments to their command (imported only when it runs).
+
+    No ImportError is caught here or in :func:`main`: the one optional
+    dependency, redis-py, is reported as a ConfigError where it is imported
+    (:mod:`tailcast.redis_link`); any other missing module is a bug and must
+    show as one, not as "not available in this build".
+    """
     if command == "watch":
         from tailcast.commands.watch import watch_main
 
