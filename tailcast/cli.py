@@ -223,6 +223,7 @@ def build_parser() -> dict[str, argparse.ArgumentParser]:
 
 
 def _settings(ns: argparse.Namespace) -> dict[str, Any]:
+    """The options that are settings (for :func:`~tailcast.config.build_config`), by name."""
     skip = {"sources", "config", "verbose", "command", "name", "version"}
     return {k: v for k, v in vars(ns).items() if k not in skip}
 

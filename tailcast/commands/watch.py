@@ -48,6 +48,8 @@ def ws_url(url: str) -> str:
 
 @dataclass
 class Watcher:
+    """One ``tailcast watch``: connect, print, reconnect and resume until refused."""
+
     url: str
     streams: list[str] | None
     tail: int
