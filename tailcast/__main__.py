@@ -2,4 +2,6 @@
 
 from tailcast.cli import console_main
 
+__all__: list[str] = []
+
 console_main()

@@ -8,20 +8,13 @@ over defaults (:mod:`tailcast.config`).
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
-import os
-import signal
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from tailcast import __version__
-from tailcast.config import Config, build_config
+from tailcast.config import build_config
 from tailcast.errors import ConfigError
-
-if TYPE_CHECKING:
-    from tailcast.server import Server
 
 __all__ = ["build_parser", "console_main", "main"]
 
@@ -230,69 +223,9 @@ def build_parser() -> dict[str, argparse.ArgumentParser]:
 
 
 def _settings(ns: argparse.Namespace) -> dict[str, Any]:
+    """The options that are settings (for :func:`~tailcast.config.build_config`), by name."""
     skip = {"sources", "config", "verbose", "command", "name", "version"}
     return {k: v for k, v in vars(ns).items() if k not in skip}
-
-
-def _setup_logging(verbose: int) -> None:
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="tailcast: %(levelname)s %(name)s: %(message)s"
-    )
-
-
-def _install_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
-    """First SIGINT/SIGTERM: orderly shutdown. A second one: exit at once."""
-    count = 0
-
-    def handler(signame: str) -> None:
-        nonlocal count
-        count += 1
-        if count > 1:
-            sys.stderr.write(f"tailcast: second {signame}, exiting now\n")
-            # Commands must not outlive a forced exit: kill their groups now.
-            spawn = sys.modules.get("tailcast.sources.spawn")
-            if spawn is not None:
-                spawn.kill_all_groups()
-            os._exit(130)
-        stop()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, handler, sig.name)
-
-
-async def start_and_announce(server: Server) -> bool:
-    """Listen, then print the ``serving`` line; print why and return False if it cannot."""
-    config = server.config
-    try:
-        url = await server.start()
-    except OSError as exc:
-        await server.stop()
-        print(
-            f"tailcast: --host/--port: cannot listen on {config.host}:{config.port}: "
-            f"{exc.strerror or exc}",
-            file=sys.stderr,
-        )
-        return False
-    n = len(server.hub.streams)
-    # Word for word as the contract has it ("N streams", also for 1): clients
-    # and acceptance checks parse this line.
-    print(f"tailcast: serving {n} streams on {url}", file=sys.stderr, flush=True)
-    return True
-
-
-async def serve(config: Config) -> int:
-    """Run a server until SIGINT/SIGTERM; print the ``serving`` line once listening."""
-    from tailcast.server import Server
-
-    server = Server(config)
-    stop = asyncio.Event()
-    _install_signals(asyncio.get_running_loop(), stop.set)
-    if not await start_and_announce(server):
-        return 2
-    await stop.wait()
-    await server.stop()
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -309,39 +242,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         # an exception, so that main() keeps its "returns the status" contract.
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     try:
-        if command == "watch":
-            from tailcast.watch import watch_main
-
-            return watch_main(ns)
-        _setup_logging(ns.verbose)
-        if command == "run":
-            from tailcast.sources.process import run_main  # type: ignore[import-not-found,unused-ignore]
-
-            status: int = run_main(ns, _settings(ns))
-            return status
-        config = build_config(_settings(ns), ns.sources, config_file=ns.config)
-        if command == "agent":
-            from tailcast.redis_node import run_agent
-
-            if not config.sources:
-                raise ConfigError("tailcast agent: no SOURCE given (see --help)")
-            return asyncio.run(run_agent(config, _install_signals))
-        if config.redis:
-            from tailcast.redis_link import check_url
-
-            check_url(config.redis)  # a web node may have no sources of its own
-        elif not config.sources:
-            raise ConfigError("no SOURCE given (try: tailcast /var/log/syslog, or see --help)")
-        return asyncio.run(serve(config))
+        return _dispatch(command, ns)
     except ConfigError as exc:
         print(f"tailcast: {exc}", file=sys.stderr)
-        return 2
-    except ImportError as exc:
-        print(f"tailcast: {command}: not available in this build ({exc})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
 
 
+def _dispatch(command: str, ns: argparse.Namespace) -> int:
+    """Hand the parsed arguments to their command (imported only when it runs).
+
+    No ImportError is caught here or in :func:`main`: the one optional
+    dependency, redis-py, is reported as a ConfigError where it is imported
+    (:mod:`tailcast.redis_link`); any other missing module is a bug and must
+    show as one, not as "not available in this build".
+    """
+    if command == "watch":
+        from tailcast.commands.watch import watch_main
+
+        return watch_main(ns)
+    from tailcast.commands.lifecycle import setup_logging
+
+    setup_logging(ns.verbose)
+    if command == "run":
+        from tailcast.commands.run import run_main
+
+        return run_main(ns, _settings(ns))
+    config = build_config(_settings(ns), ns.sources, config_file=ns.config)
+    if command == "agent":
+        from tailcast.commands.agent import agent_main
+
+        return agent_main(config)
+    from tailcast.commands.serve import serve_main
+
+    return serve_main(config)
+
+
 def console_main() -> None:
+    """The ``tailcast`` console script (and ``python -m tailcast``)."""
     sys.exit(main())

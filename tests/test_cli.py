@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -88,6 +89,33 @@ def test_bad_config_file_exits_2_with_one_line(
     status, err = run_main(["--config", str(tmp_path / "missing.toml"), "-"], capsys)
     assert (status, len(err)) == (2, 1)
     assert "missing.toml" in err[0]
+
+
+@pytest.mark.parametrize("command", [[], ["agent"]], ids=["serve", "agent"])
+def test_without_redis_py_redis_is_a_config_error(
+    command: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # None in sys.modules: "import redis.asyncio" fails as if it were not installed.
+    monkeypatch.setitem(sys.modules, "redis", None)
+    monkeypatch.setitem(sys.modules, "redis.asyncio", None)
+    status, err = run_main([*command, "--redis", "redis://127.0.0.1:1/", "-"], capsys)
+    assert status == 2
+    assert len(err) == 1, err
+    assert err[0].startswith("tailcast: --redis")
+    assert "pip install 'tailcast[redis]'" in err[0]
+
+
+def test_any_other_import_error_is_a_bug_and_propagates(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As a typo in an import deep in a command would: not "not available in this build".
+    monkeypatch.setitem(sys.modules, "tailcast.commands.serve", None)
+    with pytest.raises(ImportError, match=r"tailcast\.commands\.serve"):
+        main(["-"])
+    monkeypatch.setitem(sys.modules, "tailcast.commands.run", None)
+    with pytest.raises(ImportError, match=r"tailcast\.commands\.run"):
+        main(["run", "--", "true"])
+    assert "not available" not in capsys.readouterr().err
 
 
 def test_failures_as_a_real_process() -> None:

@@ -133,6 +133,74 @@ def _start_server(
     return server, None, "\n".join(x for x in (first, rest) if x)
 
 
+def _start_writer(folder: Path, *, new_file_after: float, speed: float) -> subprocess.Popen[bytes]:
+    """The writer appending to the copies in ``folder``; it exits once we are gone."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tailcast.demo",
+            "write",
+            str(folder),
+            "--parent",
+            str(os.getpid()),
+            "--new-file-after",
+            str(new_file_after),
+            "--speed",
+            str(speed),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _serve(
+    folder: Path,
+    host: str,
+    port: int | None,
+    extra: list[str],
+    servers: list[subprocess.Popen[bytes]],
+    writer: subprocess.Popen[bytes],
+) -> int:
+    """Start the server, say where it is, wait for it; the demo's exit status."""
+    # The default port may be taken: then let the system pick a free one.
+    server, url, said = _start_server(
+        folder, host, DEFAULT_PORT if port is None else port, extra, servers
+    )
+    if url is None and port is None and "cannot listen" in said:
+        print(f"{said}\ntailcast demo: trying a free port instead", file=sys.stderr)
+        server, url, said = _start_server(folder, host, 0, extra, servers)
+    if url is None:
+        print(said or "tailcast demo: the server did not start", file=sys.stderr)
+        return 2
+    assert server.stderr is not None
+    threading.Thread(target=_copy_lines, args=(server.stderr, sys.stderr), daemon=True).start()
+    print(
+        f"tailcast demo: sample logs in {folder} (writer pid {writer.pid}), "
+        f"a fake build, server pid {server.pid}\n"
+        f"tailcast demo: open {url} in a browser  (or: tailcast watch {url})\n"
+        "tailcast demo: Ctrl+C stops everything",
+        flush=True,
+    )
+    status = server.wait()
+    print(f"tailcast demo: the server exited with status {status}", file=sys.stderr)
+    return status or 1
+
+
+def _clean_up(
+    servers: list[subprocess.Popen[bytes]],
+    writer: subprocess.Popen[bytes] | None,
+    folder: Path,
+) -> None:
+    """Stop each child once, by PID: server (and the build it runs), then writer."""
+    for server in servers:
+        _stop(server, signal.SIGINT, STOP_TIMEOUT)
+    if writer is not None:
+        _stop(writer, signal.SIGTERM, 5.0)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_demo(
     *,
     host: str = "127.0.0.1",
@@ -150,63 +218,20 @@ def run_demo(
         return 2
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     folder = Path(tempfile.mkdtemp(prefix="tailcast-demo-"))
-    # Servers first, then the writer: the stop order of the finally clause.
+    # Servers first, then the writer: the stop order of the clean-up.
     servers: list[subprocess.Popen[bytes]] = []
     writer: subprocess.Popen[bytes] | None = None
     try:
         for name in SAMPLES:
             shutil.copyfile(sample_dir / name, folder / name)
-        writer = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tailcast.demo",
-                "write",
-                str(folder),
-                "--parent",
-                str(os.getpid()),
-                "--new-file-after",
-                str(new_file_after),
-                "--speed",
-                str(speed),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        # The default port may be taken: then let the system pick a free one.
-        server, url, said = _start_server(
-            folder, host, DEFAULT_PORT if port is None else port, extra or [], servers
-        )
-        if url is None and port is None and "cannot listen" in said:
-            print(f"{said}\ntailcast demo: trying a free port instead", file=sys.stderr)
-            server, url, said = _start_server(folder, host, 0, extra or [], servers)
-        if url is None:
-            print(said or "tailcast demo: the server did not start", file=sys.stderr)
-            return 2
-        assert server.stderr is not None
-        threading.Thread(target=_copy_lines, args=(server.stderr, sys.stderr), daemon=True).start()
-        print(
-            f"tailcast demo: sample logs in {folder} (writer pid {writer.pid}), "
-            f"a fake build, server pid {server.pid}\n"
-            f"tailcast demo: open {url} in a browser  (or: tailcast watch {url})\n"
-            "tailcast demo: Ctrl+C stops everything",
-            flush=True,
-        )
-        status = server.wait()
-        print(f"tailcast demo: the server exited with status {status}", file=sys.stderr)
-        return status or 1
+        writer = _start_writer(folder, new_file_after=new_file_after, speed=speed)
+        return _serve(folder, host, port, extra or [], servers, writer)
     except _Interrupted:
         return 0
     finally:
         # Further signals would interrupt the clean-up; it is bounded anyway.
         for s in old:
             signal.signal(s, signal.SIG_IGN)
-        # Stop each child once, by PID: server (and the build it runs), then writer.
-        for server in servers:
-            _stop(server, signal.SIGINT, STOP_TIMEOUT)
-        if writer is not None:
-            _stop(writer, signal.SIGTERM, 5.0)
-        shutil.rmtree(folder, ignore_errors=True)
+        _clean_up(servers, writer, folder)
         for s, handler in old.items():
             signal.signal(s, handler)

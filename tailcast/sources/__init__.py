@@ -8,15 +8,13 @@ Every source implements :class:`tailcast.sources.base.Source`. The kinds:
 - ``docker``: container logs over the Engine API, :mod:`tailcast.sources.docker`.
 
 :func:`build_source` maps a parsed :class:`~tailcast.config.SourceSpec` to its
-class; a kind whose module is not there yet is a :class:`ConfigError`.
+class, importing a kind's module only when it is used.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING
-
-from tailcast.errors import ConfigError
 
 if TYPE_CHECKING:
     from tailcast.config import Config, SourceSpec
@@ -31,7 +29,7 @@ _KINDS: dict[str, tuple[str, str]] = {
     "stdin": ("tailcast.sources.stdin", "StdinSource"),
     "file": ("tailcast.sources.file.source", "FileSource"),
     "glob": ("tailcast.sources.file.source", "GlobSource"),
-    "process": ("tailcast.sources.process", "ProcessSource"),
+    "process": ("tailcast.sources.process.source", "ProcessSource"),
     "docker": ("tailcast.sources.docker.source", "DockerSource"),
 }
 
@@ -39,11 +37,7 @@ _KINDS: dict[str, tuple[str, str]] = {
 def build_source(spec: SourceSpec, hub: Hub, config: Config) -> Source:
     """The source object for one spec (streams are created in the hub here)."""
     module_name, class_name = _KINDS[spec.kind]
-    try:
-        module = importlib.import_module(module_name)
-        cls: type[Source] = getattr(module, class_name)
-    except (ImportError, AttributeError):
-        raise ConfigError(
-            f"source kind {spec.kind!r} is not available in this build", option=spec.raw
-        ) from None
+    # Every kind ships with tailcast: an ImportError here is a bug in a source
+    # and must surface as one, never as "not available".
+    cls: type[Source] = getattr(importlib.import_module(module_name), class_name)
     return cls(spec, hub, config)

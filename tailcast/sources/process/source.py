@@ -1,6 +1,6 @@
 """A command's output as a stream (``cmd:COMMAND``), with its whole lifecycle.
 
-:class:`ProcessSource` starts the command (:mod:`tailcast.sources.spawn`),
+:class:`ProcessSource` starts the command (:mod:`tailcast.sources.process.spawn`),
 publishes stdout and stderr as ``fd: "out"``/``"err"`` in the order they were
 read, and follows the lifecycle in the stream's state:
 
@@ -18,9 +18,9 @@ hub, which never waits for a client: the pipes are drained as fast as the
 lines can be numbered, memory stays bounded by the history ring and the
 client queues, and a slow viewer only ever gets a ``gap``. The one thing that
 may hold the child back is the optional terminal ``echo`` of ``tailcast run``
-(see :mod:`tailcast.sources.runner`), like ``tee`` would.
-
-``tailcast run`` itself is :func:`run_main`.
+(see :mod:`tailcast.commands.echo`), like ``tee`` would. This module knows
+nothing of the command line: ``tailcast run`` (:mod:`tailcast.commands.run`)
+builds a :class:`ProcessSource` and hands it its echo.
 """
 
 from __future__ import annotations
@@ -34,12 +34,10 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tailcast.sources import spawn
 from tailcast.sources.base import LinePump, Source
+from tailcast.sources.process import spawn
 
 if TYPE_CHECKING:
-    import argparse
-
     from tailcast.config import Config, SourceSpec
     from tailcast.hub import Hub
 
@@ -50,7 +48,6 @@ __all__ = [
     "GRACE",
     "Echo",
     "ProcessSource",
-    "run_main",
 ]
 
 log = logging.getLogger("tailcast.sources.process")
@@ -341,10 +338,3 @@ class ProcessSource(Source):
         if self.returncode is None:
             return 2
         return spawn.exit_status(self.returncode)[0]
-
-
-def run_main(ns: argparse.Namespace, settings: dict[str, Any]) -> int:
-    """``tailcast run [OPTIONS] -- COMMAND ARG...``; see :mod:`tailcast.sources.runner`."""
-    from tailcast.sources.runner import run_command
-
-    return run_command(ns, settings)

@@ -7,13 +7,15 @@ partial line's later continuation is printed on a line of its own. After a
 dropped connection it reconnects with backoff (0.5 s doubling to 30 s) and
 resumes with ``since``, so nothing is printed twice or skipped; a stream
 whose epoch changed (the server restarted) starts over from its backlog, with
-a note on stderr.
+a note on stderr. When its own reader goes away (``| head -3``) it ends at
+once, with status 0 and no message.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -46,6 +48,8 @@ def ws_url(url: str) -> str:
 
 @dataclass
 class Watcher:
+    """One ``tailcast watch``: connect, print, reconnect and resume until refused."""
+
     url: str
     streams: list[str] | None
     tail: int
@@ -66,6 +70,11 @@ class Watcher:
                 try:
                     await self._connect(session)
                     delay = BACKOFF_START
+                except BrokenPipeError:
+                    # Our reader went away (``| head -3``), not the server: no
+                    # retry can help. watch_main ends quietly; an OSError below
+                    # would retry forever.
+                    raise
                 except ServerRefused as exc:
                     self._end_line()
                     self.err.write(f"tailcast watch: {exc}\n")
@@ -207,6 +216,26 @@ def watch_main(ns: argparse.Namespace) -> int:
     watcher = Watcher(url, ns.stream, tail, token=token, prefix=not ns.no_prefix)
     try:
         return asyncio.run(watcher.run())
+    except BrokenPipeError:
+        # Whoever read our output has seen enough: that ends the job, like
+        # ``head`` ending ``cat``. Status 0, and nothing to say about it.
+        _discard_stdout()
+        return 0
     except KeyboardInterrupt:
         watcher._end_line()
         return 130
+
+
+def _discard_stdout() -> None:
+    """Point fd 1 at /dev/null: what is still buffered can then be flushed at exit.
+
+    Without it the interpreter's final flush fails again and prints "Exception
+    ignored ... BrokenPipeError" on stderr (and exits 120).
+    """
+    # No usable fd 1 (replaced, closed): then there is no flush to fail either.
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)

@@ -26,8 +26,7 @@ import pytest_asyncio
 from tailcast.config import SourceSpec, build_config
 from tailcast.hub import Hub, Stream, decode_line
 from tailcast.server import Server
-from tailcast.sources import spawn
-from tailcast.sources.process import ProcessSource
+from tailcast.sources.process.source import ProcessSource
 from tests.conftest import make_config
 from tests.helpers import apoll, ws_connect
 
@@ -466,20 +465,3 @@ async def test_stop_during_the_backoff_cancels_the_restart(
     assert source.starts == 1
     await source.restart()  # a control restart starts it at once, backoff or not
     await apoll(lambda: source.starts == 2)
-
-
-def test_exit_status_and_child_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert spawn.exit_status(0) == (0, None)
-    assert spawn.exit_status(3) == (3, None)
-    assert spawn.exit_status(-signal.SIGKILL) == (137, "SIGKILL")
-    monkeypatch.setenv("TERM", "dumb")
-    monkeypatch.setenv("TAILCAST_TOKEN", "s3cret")
-    monkeypatch.setenv("PYTHONUNBUFFERED", "")
-    env = spawn.child_env({"GREETING": "hi"}, pty=True)
-    assert env["PYTHONUNBUFFERED"] == "1"
-    assert env["TERM"] == "xterm-256color"
-    assert env["GREETING"] == "hi"
-    assert "TAILCAST_TOKEN" not in env
-    # The source's own env wins over everything.
-    assert spawn.child_env({"PYTHONUNBUFFERED": "0"}, pty=False)["PYTHONUNBUFFERED"] == "0"
-    assert spawn.child_env({}, pty=False)["TERM"] == "dumb"

@@ -12,7 +12,7 @@
   then SIGKILL: grandchildren go too, unless they left the group on purpose
   (``setsid``), which no process-group scheme can follow.
 
-Nothing here publishes anything; :mod:`tailcast.sources.process` does.
+Nothing here publishes anything; :mod:`tailcast.sources.process.source` does.
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tailcast.watch import ws_url
+from tailcast.commands.watch import ws_url
 from tests.conftest import make_config
-from tests.helpers import DEADLINE, apoll, run_tailcast, tailcast_cmd
+from tests.helpers import DEADLINE, apoll, end_process, run_tailcast, tailcast_cmd
 from tests.web.conftest import Serve, line_text, publish
 
 
@@ -251,3 +251,36 @@ async def test_a_new_epoch_starts_over_from_the_backlog(serve: Serve) -> None:
             assert any("server restarted" in line for line in watch.err), watch.err
     finally:
         await proxy.close()
+
+
+def test_a_closed_stdout_ends_watch_at_once_quietly() -> None:
+    """``tailcast watch URL | head -3``: once the reader is gone, exit 0, say nothing."""
+    count = 5000  # ~450 KB: far more than a pipe holds, so writes go on after the close
+    with run_tailcast("--port", "0", "-", stdin=subprocess.PIPE) as server:
+        assert server.popen.stdin is not None
+        server.popen.stdin.write(b"".join(b"line %05d %s\n" % (i, b"x" * 80) for i in range(count)))
+        server.popen.stdin.flush()
+        watch = subprocess.Popen(
+            tailcast_cmd("watch", server.url, "--tail", str(count)),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "TAILCAST_TOKEN": ""},
+        )
+        try:
+            assert watch.stdout is not None
+            assert watch.stderr is not None
+            first = [watch.stdout.readline() for _ in range(3)]
+            assert first == [b"line %05d %s\n" % (i, b"x" * 80) for i in range(3)]
+            watch.stdout.close()  # what head does after its third line
+            try:
+                status: int | None = watch.wait(DEADLINE)
+            except subprocess.TimeoutExpired:
+                status = None  # still running: the bug (it retried forever)
+                watch.kill()
+                watch.wait()
+            err = watch.stderr.read().decode(errors="replace")
+        finally:
+            end_process(watch)
+    assert status == 0, err
+    assert err == ""
