@@ -321,13 +321,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return status
         config = build_config(_settings(ns), ns.sources, config_file=ns.config)
         if command == "agent":
-            from tailcast.redis_node import run_agent
+            from tailcast.multihost.roles import run_agent
 
             if not config.sources:
                 raise ConfigError("tailcast agent: no SOURCE given (see --help)")
             return asyncio.run(run_agent(config, _install_signals))
         if config.redis:
-            from tailcast.redis_link import check_url
+            from tailcast.multihost.client import check_url
 
             check_url(config.redis)  # a web node may have no sources of its own
         elif not config.sources:
