@@ -1,4 +1,4 @@
-"""Multi-host mode against a real redis-server: agents -> Redis -> web nodes.
+"""tailcast.multihost.roles: agents and web nodes wired from a Config, end to end.
 
 Agents and web nodes run in-process (real hubs, real Redis, real WebSockets on
 loopback); the agents' streams are fed by the test so that every line is known.
@@ -11,16 +11,14 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-import redis.asyncio as aioredis
+import pytest
 
-from tailcast.redis_link import lines_key
+from tailcast.errors import ConfigError
+from tailcast.hub import Hub
+from tailcast.multihost.roles import Agent, WebNode
 from tests.conftest import make_config
 from tests.helpers import apoll, assert_contiguous, texts, ws_connect
-from tests.multihost.conftest import AgentHarness, RedisServer
-
-
-def web_config(url: str, **overrides: Any) -> Any:
-    return make_config(redis=url, **overrides)
+from tests.multihost.conftest import AgentHarness, RedisServer, free_port, web_config
 
 
 async def writer(agent: AgentHarness, stream_id: str, total: int, per_step: int) -> None:
@@ -78,192 +76,36 @@ async def test_two_agents_two_web_nodes_client_moves_between_nodes(
     assert [line["seq"] for line in body1["lines"]] == [101, 102, 103, 104, 105]
 
 
-async def test_redis_killed_and_restarted_mid_stream(
+def test_agent_needs_a_redis_url() -> None:
+    with pytest.raises(ConfigError, match="--redis URL is required") as info:
+        Agent(make_config(), sources=[])
+    assert info.value.option == "redis"
+
+
+def test_a_bad_url_is_refused_before_anything_starts() -> None:
+    with pytest.raises(ConfigError, match="--redis"):
+        Agent(make_config(redis="bad://x"), sources=[])
+    with pytest.raises(ConfigError, match="--redis"):
+        WebNode("http://127.0.0.1:6379", Hub(10))
+
+
+async def test_web_node_publishes_only_when_it_has_sources_of_its_own(
     redis_server: RedisServer,
-    start_agent: Callable[..., Any],
-    start_server: Callable[..., Any],
-    session: aiohttp.ClientSession,
 ) -> None:
-    a = await start_agent(redis_server.url, "app")
-    w = await start_server(web_config(redis_server.url))
-    await apoll(lambda: "app" in w.hub.streams)
-    client = await ws_connect(session, w.ws_url)
-    await client.send({"type": "subscribe", "streams": ["app"], "tail": 0})
-    stream = a.hub.streams["app"]
-    a.write(stream, 100)
-    await client.wait_lines("app", 100)
-
-    redis_server.kill()
-    # The outage is visible to clients, and lines keep coming into the agent's ring.
-    frame = await client.recv_type("status")
-    assert frame["state"] == "error" and "redis" in frame["message"]
-    a.write(stream, 400)
-    await apoll(lambda: not a.agent.publisher.connected.is_set())
-
-    redis_server.restart()  # an empty Redis: everything comes from the agent's ring
-    lines = await client.wait_lines("app", 500, timeout=20)
-    assert_contiguous(lines, 1)
-    assert texts(lines)[-1] == "app 500"
-    # The real state is back (the status frame came before or among the lines).
-    await apoll(lambda: w.hub.streams["app"].state == "live")
-    states = [f["state"] for f in client.frames if f["type"] == "status"]
-    assert states[0] == "error" and "live" in states[1:], states
-    a.write(stream, 10)
-    assert_contiguous(await client.wait_lines("app", 510), 1)
-    assert a.agent.publisher.lines_lost == 0
-    assert a.agent.publisher.reconnects >= 1
-    assert w.server.redis is not None and w.server.redis.mirror.reconnects >= 1
-    assert not [f for f in client.frames if f["type"] == "gap"]
-
-
-async def test_lines_that_left_the_agent_ring_during_an_outage_are_a_gap(
-    redis_server: RedisServer,
-    start_agent: Callable[..., Any],
-    start_server: Callable[..., Any],
-    session: aiohttp.ClientSession,
-) -> None:
-    a = await start_agent(redis_server.url, "app", history=50)
-    w = await start_server(web_config(redis_server.url))
-    await apoll(lambda: "app" in w.hub.streams)
-    client = await ws_connect(session, w.ws_url)
-    await client.send({"type": "subscribe", "streams": ["app"], "tail": 0})
-    stream = a.hub.streams["app"]
-    a.write(stream, 10)
-    await client.wait_lines("app", 10)
-
-    redis_server.kill()
-    await apoll(lambda: not a.agent.publisher.connected.is_set())
-    a.write(stream, 200)  # only the newest 50 stay in the agent's ring
-    redis_server.restart()
-    gap = await client.recv_type("gap", timeout=20)
-    assert (gap["from"], gap["to"]) == (11, 160)
-    lines = await client.wait_lines("app", 60)
-    assert [x["seq"] for x in lines] == list(range(1, 11)) + list(range(161, 211))
-    assert a.agent.publisher.lines_lost == 150
-
-
-async def test_maxlen_trimming_shows_as_a_gap(
-    redis_server: RedisServer,
-    start_agent: Callable[..., Any],
-    start_server: Callable[..., Any],
-    session: aiohttp.ClientSession,
-) -> None:
-    a = await start_agent(redis_server.url, "app", history=100)
-    stream = a.hub.streams["app"]
-    for n in range(1, 21):
-        a.write(stream, 100)  # no more than the agent's ring holds, then wait
-        await apoll(lambda n=n: a.agent.publisher.lines_published >= 100 * n)
-    assert a.agent.publisher.lines_lost == 0
-    r = aioredis.from_url(redis_server.url)
+    alone = WebNode(redis_server.url, Hub(10))
+    with_own = WebNode(redis_server.url, Hub(10), Hub(10))
+    assert alone.publisher is None and with_own.publisher is not None
+    await alone.start()
+    await with_own.start()
     try:
-        length = await r.xlen(lines_key("app", stream.epoch))
+        assert set(alone.statistics()) == {"mirror"}
+        assert set(with_own.statistics()) == {"mirror", "publisher"}
+        assert alone.statistics()["mirror"]["connected"] is True
     finally:
-        await r.aclose()
-    assert 100 <= length < 2000  # MAXLEN ~ 100: trimmed, never below the history
-
-    w = await start_server(web_config(redis_server.url))
-    await apoll(lambda: "app" in w.hub.streams)
-    mirrored = w.hub.streams["app"]
-    assert mirrored.last_seq == 2000
-    assert mirrored.first_seq == 2000 - min(length, w.hub.history) + 1
-    client = await ws_connect(session, w.ws_url)
-    await client.send({"type": "subscribe", "streams": ["app"], "since": {"app": 0}})
-    gap = await client.recv_type("gap")
-    assert (gap["from"], gap["to"]) == (1, mirrored.first_seq - 1)
-    lines = await client.wait_lines("app", 2000 - mirrored.first_seq + 1)
-    assert_contiguous(lines, mirrored.first_seq)
+        await with_own.stop()
+        await alone.stop()
 
 
-async def test_agent_restart_is_a_new_epoch(
-    redis_server: RedisServer,
-    start_agent: Callable[..., Any],
-    start_server: Callable[..., Any],
-    session: aiohttp.ClientSession,
-) -> None:
-    a1 = await start_agent(redis_server.url, "app")
-    a1.write(a1.hub.streams["app"], 30)
-    w = await start_server(web_config(redis_server.url))
-    await apoll(lambda: "app" in w.hub.streams and w.hub.streams["app"].last_seq == 30)
-    old_epoch = w.hub.streams["app"].epoch
-    client = await ws_connect(session, w.ws_url)
-    await client.send({"type": "subscribe", "streams": ["*"], "tail": 0})
-    await a1.agent.stop()  # a clean stop: the stream stays, marked stopped
-    frame = await client.recv_type("status")
-    assert frame["state"] == "error" and "stopped" in frame["message"]
-
-    a2 = await start_agent(redis_server.url, "app")
-    a2.write(a2.hub.streams["app"], 5)
-    await apoll(lambda: "app" in w.hub.streams and w.hub.streams["app"].epoch != old_epoch)
-    new_epoch = w.hub.streams["app"].epoch
-    while True:  # the old stream's removal, then the new one
-        infos = (await client.recv_type("streams"))["streams"]
-        if any(s["id"] == "app" and s["epoch"] == new_epoch for s in infos):
-            break
-    lines = await client.wait_lines("app", 5)
-    assert texts(lines) == [f"app {n}" for n in range(1, 6)]
-    r = aioredis.from_url(redis_server.url)
-    try:
-        assert not await r.exists(lines_key("app", old_epoch))  # the old epoch is deleted
-    finally:
-        await r.aclose()
-
-
-async def test_dropped_connections_resume_without_duplicates(
-    redis_server: RedisServer,
-    start_agent: Callable[..., Any],
-    start_server: Callable[..., Any],
-    session: aiohttp.ClientSession,
-) -> None:
-    """CLIENT KILL drops every connection while Redis keeps its data: the agent
-    asks Redis where it stands and goes on after it; Redis refuses repeats."""
-    a = await start_agent(redis_server.url, "app")
-    w = await start_server(web_config(redis_server.url))
-    await apoll(lambda: "app" in w.hub.streams)
-    client = await ws_connect(session, w.ws_url)
-    await client.send({"type": "subscribe", "streams": ["app"], "tail": 0})
-    stream = a.hub.streams["app"]
-    r = aioredis.from_url(redis_server.url)
-    try:
-        for _ in range(5):
-            a.write(stream, 200)
-            await r.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
-        lines = await client.wait_lines("app", 1000, timeout=20)
-        assert_contiguous(lines, 1)
-        assert await r.xlen(lines_key("app", stream.epoch)) == 1000
-    finally:
-        await r.aclose()
-    assert a.agent.publisher.lines_lost == 0
-
-
-async def test_stream_id_owned_by_a_live_agent_is_not_taken(
-    redis_server: RedisServer,
-    start_agent: Callable[..., Any],
-    start_server: Callable[..., Any],
-) -> None:
-    a = await start_agent(redis_server.url, "app")
-    b = await start_agent(redis_server.url, "app")
-    a.write(a.hub.streams["app"], 3)
-    b.write(b.hub.streams["app"], 7)
-    w = await start_server(web_config(redis_server.url))
-    await apoll(lambda: "app" in w.hub.streams and w.hub.streams["app"].last_seq == 3)
-    assert w.hub.streams["app"].epoch == a.hub.streams["app"].epoch
-    assert b.agent.publisher.conflicts == {"app": a.agent.publisher.instance}
-
-
-async def test_tls_and_password_from_the_url(
-    redis_factory: Callable[..., RedisServer],
-    start_agent: Callable[..., Any],
-    start_server: Callable[..., Any],
-    session: aiohttp.ClientSession,
-) -> None:
-    """rediss:// with a CA file and a password: the same path, encrypted."""
-    redis = redis_factory(password="tls-pw", tls=True)
-    assert redis.url.startswith("rediss://:tls-pw@")
-    a = await start_agent(redis.url, "secure")
-    a.write(a.hub.streams["secure"], 20)
-    w = await start_server(web_config(redis.url))
-    await apoll(lambda: "secure" in w.hub.streams)
-    client = await ws_connect(session, w.ws_url)
-    await client.send({"type": "subscribe", "streams": ["secure"], "since": {"secure": 0}})
-    lines = await client.wait_lines("secure", 20)
-    assert texts(lines) == [f"secure {n}" for n in range(1, 21)]
+async def test_unreachable_redis_fails_the_start(start_agent: Callable[..., Any]) -> None:
+    with pytest.raises(ConfigError, match="cannot reach"):
+        await start_agent(f"redis://127.0.0.1:{free_port()}", "app")
