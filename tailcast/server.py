@@ -15,19 +15,20 @@ import asyncio
 import logging
 import socket
 import ssl
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from tailcast.config import Config
 from tailcast.hub import Hub
+
+# Imported eagerly: it does not import redis-py (tailcast.multihost.client
+# does, only when --redis is used), so a server without --redis pays nothing.
+from tailcast.multihost.roles import WebNode
 from tailcast.registry import Registry
 from tailcast.sources import build_source
 from tailcast.sources.base import SOURCE_CLOSE_TIMEOUT, Source, start_sources, stop_sources
 from tailcast.web.app import make_app
-
-if TYPE_CHECKING:
-    from tailcast.redis_node import WebNode
 
 __all__ = ["SOURCE_CLOSE_TIMEOUT", "Server"]
 
@@ -48,8 +49,6 @@ class Server:
         self.redis: WebNode | None = None
         source_hub = self.hub
         if config.redis:
-            from tailcast.redis_node import WebNode
-
             source_hub = Hub(config.history)
             own = sources if sources is not None else config.sources
             self.redis = WebNode(config.redis, self.hub, source_hub if own else None)

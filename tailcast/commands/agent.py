@@ -1,6 +1,6 @@
 """``tailcast agent SOURCE...``: publish sources into Redis Streams (multi-host mode).
 
-A thin entry: the agent itself is :func:`tailcast.redis_node.run_agent`.
+A thin entry: the agent itself is :func:`tailcast.multihost.roles.run_agent`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import asyncio
 from tailcast.commands.lifecycle import install_signals
 from tailcast.config import Config
 from tailcast.errors import ConfigError
-from tailcast.redis_node import run_agent
+from tailcast.multihost.roles import run_agent
 
 __all__ = ["agent_main"]
 

@@ -20,7 +20,7 @@ def serve_main(config: Config) -> int:
     """The whole of ``tailcast serve``: check what the config lacks, serve; the exit status."""
     if config.redis:
         # Only the multi-host modules need redis-py; loaded only with --redis.
-        from tailcast.redis_link import check_url
+        from tailcast.multihost.client import check_url
 
         check_url(config.redis)  # a web node may have no sources of its own
     elif not config.sources:

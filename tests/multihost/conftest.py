@@ -22,7 +22,7 @@ import pytest_asyncio
 
 from tailcast.config import Config
 from tailcast.hub import Stream
-from tailcast.redis_node import Agent
+from tailcast.multihost.roles import Agent
 from tests.conftest import make_config
 from tests.helpers import DEADLINE
 
@@ -181,3 +181,8 @@ async def start_agent() -> AsyncIterator[Callable[..., Any]]:
     yield start
     for agent in started:
         await agent.stop()
+
+
+def web_config(url: str, **overrides: Any) -> Config:
+    """A web node's Config (``serve --redis URL``)."""
+    return make_config(redis=url, **overrides)

@@ -26,15 +26,16 @@ A stream leaves a web node only when its agent removes it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tailcast import redis_link as link
 from tailcast.hub import Hub, Stream
+from tailcast.multihost import keys
+from tailcast.multihost.client import BLOCK_MS, hgetall, newest, xread, xread_items
+from tailcast.multihost.reconnect import Link
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -50,7 +51,7 @@ RESYNC = 5.0
 @dataclass
 class _Mirrored:
     stream: Stream
-    record: link.StreamRecord
+    record: keys.StreamRecord
 
 
 class Mirror:
@@ -67,54 +68,28 @@ class Mirror:
         self.local = local
         self._mirrored: dict[str, _Mirrored] = {}
         self._events_pos = "0-0"
-        self._client: Redis | None = None
-        self._task: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()
+        self._link = Link(url, log, "mirroring", "retrying", on_outage=self._unreachable)
+        self.connected = self._link.connected
         self.lines_mirrored = 0
-        self.reconnects = 0
         self.resyncs = 0
-        self.last_error: str | None = None
+
+    @property
+    def reconnects(self) -> int:
+        return self._link.reconnects
+
+    @property
+    def last_error(self) -> str | None:
+        return self._link.last_error
 
     async def start(self) -> None:
         """Connect and mirror what Redis has now (raises on failure), then follow it."""
-        self._client = link.connect(self.url)
-        await self._sync(self._client)
-        self.connected.set()
-        self._task = asyncio.create_task(self._run(), name="redis-mirror")
+        await self._link.start(self._sync, self._follow)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._client is not None:
-            with contextlib.suppress(Exception):
-                await self._client.aclose()
-            self._client = None
+        await self._link.cancel()
+        await self._link.close()
 
-    # -- the task --------------------------------------------------------------------
-
-    async def _run(self) -> None:
-        assert self._client is not None
-        client = self._client
-        await link.reconnect_forever(
-            self.connected,
-            lambda: self._sync(client),
-            lambda: self._follow(client),
-            self._back,
-            self._error,
-        )
-
-    def _back(self) -> None:
-        self.reconnects += 1
-        log.warning("redis %s is back: mirroring resumed", link.redact(self.url))
-
-    def _error(self, exc: BaseException, outage_started: bool) -> None:
-        if outage_started:
-            log.warning("redis %s unreachable (%s): retrying", link.redact(self.url), exc)
-            self._unreachable(str(exc))
-        self.last_error = str(exc)
+    # -- the task (run, and re-run after an outage, by the Link) ---------------------
 
     def _unreachable(self, reason: str) -> None:
         """Make the outage visible: every mirrored stream is in ``error`` until resync."""
@@ -125,19 +100,19 @@ class Mirror:
         loop = asyncio.get_running_loop()
         next_sync = loop.time() + RESYNC
         while True:
-            positions = {link.EVENTS: self._events_pos}
-            keys: dict[bytes, _Mirrored] = {}
+            positions = {keys.EVENTS: self._events_pos}
+            by_key: dict[bytes, _Mirrored] = {}
             for m in self._mirrored.values():
-                keys[m.record.key.encode()] = m
+                by_key[m.record.key.encode()] = m
                 positions[m.record.key] = f"{m.stream.last_seq}-0"
-            reply = await link.xread(client, positions, COUNT, link.BLOCK_MS)
-            for key, entries in link.xread_items(reply):
-                if key == link.EVENTS.encode():
+            reply = await xread(client, positions, COUNT, BLOCK_MS)
+            for key, entries in xread_items(reply):
+                if key == keys.EVENTS.encode():
                     for entry_id, fields in entries:
                         self._events_pos = entry_id.decode()
                         await self._event(client, fields)
                     continue
-                found = keys.get(key)
+                found = by_key.get(key)
                 # A key replaced meanwhile (new epoch) is no longer read.
                 if found is not None and self._mirrored.get(found.record.id) is found:
                     self._apply(found.stream, entries)
@@ -149,9 +124,9 @@ class Mirror:
 
     async def _sync(self, client: Redis) -> None:
         """Read the whole ``streams`` hash; events from before it are then not needed."""
-        last = await link.newest(client, link.EVENTS, 1)
+        last = await newest(client, keys.EVENTS, 1)
         self._events_pos = last[0][0].decode() if last else "0-0"
-        records = await link.hgetall(client, link.STREAMS)
+        records = await hgetall(client, keys.STREAMS)
         for raw in records.values():
             record = _load(raw)
             if record is not None:
@@ -159,17 +134,15 @@ class Mirror:
         self.resyncs += 1
 
     async def _event(self, client: Redis, fields: dict[bytes, bytes]) -> None:
-        kind = fields.get(b"t", b"").decode()
-        stream_id = fields.get(b"id", b"").decode()
-        data = fields.get(b"d", b"")
-        if kind == "info":
+        kind, stream_id, data = keys.parse_event(fields)
+        if kind == keys.EVENT_INFO:
             record = _load(data)
             if record is not None:
                 await self._record(client, record)
-        elif kind == "remove":
+        elif kind == keys.EVENT_REMOVE:
             if self._mirrored.pop(stream_id, None) is not None:
                 self.hub.remove_stream(stream_id)
-        elif kind == "status":
+        elif kind == keys.EVENT_STATUS:
             m = self._mirrored.get(stream_id)
             try:
                 frame = json.loads(data)
@@ -179,7 +152,7 @@ class Mirror:
             except ValueError:  # a bad frame (or an unknown event name): not ours to relay
                 log.debug("ignored status event %r for %s", data[:200], stream_id)
 
-    async def _record(self, client: Redis, record: link.StreamRecord) -> None:
+    async def _record(self, client: Redis, record: keys.StreamRecord) -> None:
         m = self._mirrored.get(record.id)
         if m is None or m.record.epoch != record.epoch:
             first, lines = await self._history(client, record.key)
@@ -213,15 +186,15 @@ class Mirror:
 
     async def _history(self, client: Redis, key: str) -> tuple[int, list[bytes]]:
         """The newest contiguous run of up to ``history`` lines Redis has for ``key``."""
-        entries = await link.newest(client, key, self.hub.history)
+        entries = await newest(client, key, self.hub.history)
         lines: list[bytes] = []
         first = 1
         expected: int | None = None
         for entry_id, fields in entries:  # newest first
-            seq = link.entry_seq(entry_id)
+            seq = keys.entry_seq(entry_id)
             if expected is not None and seq != expected:
                 break  # older lines beyond a jump cannot share a contiguous ring
-            lines.append(fields.get(b"l", b"{}"))
+            lines.append(fields.get(keys.LINE_FIELD, b"{}"))
             first = seq
             expected = seq - 1
         lines.reverse()
@@ -234,13 +207,13 @@ class Mirror:
         run: list[bytes] = []
         first = 0
         for entry_id, fields in entries:
-            seq = link.entry_seq(entry_id)
+            seq = keys.entry_seq(entry_id)
             if run and seq != first + len(run):
                 self._publish(stream, first, run)
                 run = []
             if not run:
                 first = seq
-            run.append(fields.get(b"l", b"{}"))
+            run.append(fields.get(keys.LINE_FIELD, b"{}"))
         if run:
             self._publish(stream, first, run)
 
@@ -260,9 +233,9 @@ class Mirror:
         }
 
 
-def _load(raw: bytes) -> link.StreamRecord | None:
+def _load(raw: bytes) -> keys.StreamRecord | None:
     try:
-        return link.StreamRecord.loads(raw)
+        return keys.StreamRecord.loads(raw)
     except (ValueError, KeyError, TypeError):
         log.warning("ignored an unreadable stream record: %r", raw[:200])
         return None

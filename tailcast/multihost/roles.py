@@ -1,10 +1,10 @@
 """Multi-host mode, the two roles: ``tailcast agent`` and a web node's Redis side.
 
 - :class:`Agent` (``tailcast agent --redis URL SOURCE...``): the sources run into a
-  hub of their own, which :class:`~tailcast.redis_publish.Publisher` publishes.
+  hub of their own, which :class:`~tailcast.multihost.publisher.Publisher` publishes.
   No web server, no clients.
 - :class:`WebNode` (``tailcast serve --redis URL [SOURCE...]``): the server's hub
-  mirrors every stream in Redis (:class:`~tailcast.redis_mirror.Mirror`); the
+  mirrors every stream in Redis (:class:`~tailcast.multihost.mirror.Mirror`); the
   node's own sources, if any, run into a second hub that is published like an
   agent's, and come back through Redis like every other stream, so every web
   node numbers them alike.
@@ -23,12 +23,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from tailcast import redis_link as link
 from tailcast.config import Config
 from tailcast.errors import ConfigError
 from tailcast.hub import Hub
-from tailcast.redis_mirror import Mirror
-from tailcast.redis_publish import Publisher
+from tailcast.multihost.client import check_reachable, check_url, redact
+from tailcast.multihost.mirror import Mirror
+from tailcast.multihost.publisher import Publisher
 from tailcast.sources import build_source
 from tailcast.sources.base import Source, start_sources, stop_sources
 
@@ -41,13 +41,13 @@ class WebNode:
     """The Redis side of a web node: a mirror into ``hub``, and a publisher for ``local``."""
 
     def __init__(self, url: str, hub: Hub, local: Hub | None = None) -> None:
-        link.check_url(url)
+        check_url(url)
         self.url = url
         self.publisher = Publisher(url, local) if local is not None else None
         self.mirror = Mirror(url, hub, local)
 
     async def start(self) -> None:
-        await link.check_reachable(self.url)
+        await check_reachable(self.url)
         if self.publisher is not None:
             await self.publisher.start()
         await self.mirror.start()
@@ -70,7 +70,7 @@ class Agent:
     def __init__(self, config: Config, sources: list[Source] | None = None) -> None:
         if not config.redis:
             raise ConfigError("tailcast agent: --redis URL is required", option="redis")
-        link.check_url(config.redis)
+        check_url(config.redis)
         self.config = config
         self.hub = Hub(config.history)
         self.sources = (
@@ -83,7 +83,7 @@ class Agent:
 
     async def start(self) -> None:
         assert self.config.redis is not None
-        await link.check_reachable(self.config.redis)
+        await check_reachable(self.config.redis)
         await self.publisher.start()
         self._tasks = start_sources(self.sources)
 
@@ -114,8 +114,7 @@ async def run_agent(
     n = len(agent.hub.streams)
     assert config.redis is not None
     print(
-        f"tailcast: agent publishing {n} stream{'s' if n != 1 else ''} "
-        f"to {link.redact(config.redis)}",
+        f"tailcast: agent publishing {n} stream{'s' if n != 1 else ''} to {redact(config.redis)}",
         file=sys.stderr,
         flush=True,
     )

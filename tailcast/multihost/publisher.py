@@ -24,13 +24,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from tailcast import redis_link as link
 from tailcast.errors import ConnectionLost
 from tailcast.hub import Hub, Stream
+from tailcast.multihost import keys
+from tailcast.multihost.client import newest, redis_exceptions
+from tailcast.multihost.reconnect import Link
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -46,13 +51,18 @@ MAX_EVENTS = 1000  # tail -F events waiting for Redis; older ones are dropped (c
 STOP_TIMEOUT = 3.0  # for publishing what is pending at stop
 
 
+def instance_name() -> str:
+    """An id for one agent process, readable by an operator (host first)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
 class Publisher:
     """Publishes ``hub`` into Redis at ``url``; ``start()`` then ``await stop()``."""
 
     def __init__(self, url: str, hub: Hub) -> None:
         self.url = url
         self.hub = hub
-        self.instance = link.instance_name()
+        self.instance = instance_name()
         hub.listener = self
         # Per stream id: the last seq Redis has (None = not registered yet).
         self._published: dict[str, int] = {}
@@ -62,15 +72,22 @@ class Publisher:
         self._removed: set[str] = set()
         self._events: deque[tuple[str, bytes]] = deque(maxlen=MAX_EVENTS)
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._client: Redis | None = None
-        self.connected = asyncio.Event()
+        self._link = Link(
+            url, log, "publishing", f"lines wait in the local ring ({hub.history} per stream)"
+        )
+        self.connected = self._link.connected
         self.lines_published = 0
         self.lines_lost = 0
         self.events_dropped = 0
-        self.reconnects = 0
         self.conflicts: dict[str, str] = {}  # stream id -> owning agent
-        self.last_error: str | None = None
+
+    @property
+    def reconnects(self) -> int:
+        return self._link.reconnects
+
+    @property
+    def last_error(self) -> str | None:
+        return self._link.last_error
 
     # -- hub listener (plain functions: never await, never copy lines) ----------------
 
@@ -99,28 +116,19 @@ class Publisher:
 
     async def start(self) -> None:
         """Connect and register every stream once (raises on failure), then run."""
-        self._client = link.connect(self.url)
-        await self._sync(self._client)
-        self.connected.set()
-        self._task = asyncio.create_task(self._run(), name="redis-publisher")
+        await self._link.start(self._sync, self._publish_loop)
 
     async def stop(self) -> None:
         """Publish what is pending (bounded wait), mark the streams stopped, disconnect."""
         timeout = STOP_TIMEOUT
-        if self._task is not None:
-            if self.connected.is_set():
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._drain(), timeout)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._client is not None:
+        if self._link.running and self.connected.is_set():
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._goodbye(self._client), timeout)
+                await asyncio.wait_for(self._drain(), timeout)
+        await self._link.cancel()
+        if self._link.client is not None:
             with contextlib.suppress(Exception):
-                await self._client.aclose()
-            self._client = None
+                await asyncio.wait_for(self._goodbye(self._link.client), timeout)
+        await self._link.close()
 
     async def _drain(self) -> None:
         while self._pending():
@@ -140,34 +148,9 @@ class Publisher:
                 record.state = "error"
                 record.extra = {"message": f"agent {self.instance} stopped"}
                 await self._write_record(client, record)
-        await client.delete(link.agent_key(self.instance))
+        await client.delete(keys.agent_key(self.instance))
 
-    # -- the publishing task ---------------------------------------------------------
-
-    async def _run(self) -> None:
-        assert self._client is not None
-        client = self._client
-        await link.reconnect_forever(
-            self.connected,
-            lambda: self._sync(client),
-            lambda: self._publish_loop(client),
-            self._back,
-            self._error,
-        )
-
-    def _back(self) -> None:
-        self.reconnects += 1
-        log.warning("redis %s is back: publishing resumed", link.redact(self.url))
-
-    def _error(self, exc: BaseException, outage_started: bool) -> None:
-        if outage_started:
-            log.warning(
-                "redis %s unreachable (%s): lines wait in the local ring (%d per stream)",
-                link.redact(self.url),
-                exc,
-                self.hub.history,
-            )
-        self.last_error = str(exc)
+    # -- the publishing task (run, and re-run after an outage, by the Link) -------------
 
     async def _publish_loop(self, client: Redis) -> None:
         loop = asyncio.get_running_loop()
@@ -187,7 +170,7 @@ class Publisher:
                 await asyncio.wait_for(self._wake.wait(), max(0.0, next_beat - loop.time()))
 
     async def _heartbeat(self, client: Redis) -> None:
-        await client.set(link.agent_key(self.instance), b"1", ex=HEARTBEAT_TTL)
+        await client.set(keys.agent_key(self.instance), b"1", ex=HEARTBEAT_TTL)
 
     async def _sync(self, client: Redis) -> None:
         """After (re)connecting: heartbeat, re-register every stream, find where Redis stands."""
@@ -208,21 +191,21 @@ class Publisher:
         while self._events:
             stream_id, frame = self._events[0]
             if stream_id in self._published:
-                await self._add_event(client, "status", stream_id, frame)
+                await self._add_event(client, keys.EVENT_STATUS, stream_id, frame)
             self._events.popleft()
         for stream in list(self.hub.streams.values()):
             await self._publish_lines(client, stream)
 
     # -- records ---------------------------------------------------------------------
 
-    def _record(self, stream: Stream) -> link.StreamRecord:
-        return link.StreamRecord(
+    def _record(self, stream: Stream) -> keys.StreamRecord:
+        return keys.StreamRecord(
             id=stream.id,
             name=stream.name,
             kind=stream.kind,
             epoch=stream.epoch,
             state=stream.state,
-            key=link.lines_key(stream.id, stream.epoch),
+            key=keys.lines_key(stream.id, stream.epoch),
             agent=self.instance,
             extra=dict(stream.state_extra),
             detail=dict(stream.detail),
@@ -231,14 +214,14 @@ class Publisher:
     async def _register(self, client: Redis, stream: Stream) -> None:
         """Write the stream's record (claiming the id), and learn Redis's last seq once."""
         if stream.id not in self._published:
-            raw = await client.hget(link.STREAMS, stream.id)
+            raw = await client.hget(keys.STREAMS, stream.id)
             if raw is not None:
                 try:
-                    old: link.StreamRecord | None = link.StreamRecord.loads(raw)
+                    old: keys.StreamRecord | None = keys.StreamRecord.loads(raw)
                 except (ValueError, KeyError):
                     old = None  # unreadable: ours to overwrite
                 if old is not None and old.agent != self.instance and old.epoch != stream.epoch:
-                    if await client.exists(link.agent_key(old.agent)):
+                    if await client.exists(keys.agent_key(old.agent)):
                         if self.conflicts.get(stream.id) != old.agent:
                             log.error(
                                 "stream id %r is published by agent %s: not publishing it "
@@ -248,37 +231,39 @@ class Publisher:
                             )
                         self.conflicts[stream.id] = old.agent
                         return
-                    if old.key != link.lines_key(stream.id, stream.epoch):
+                    if old.key != keys.lines_key(stream.id, stream.epoch):
                         await client.delete(old.key)  # an earlier epoch: numbering restarts
             self.conflicts.pop(stream.id, None)
-            last = await link.newest(client, link.lines_key(stream.id, stream.epoch), 1)
-            self._published[stream.id] = link.entry_seq(last[0][0]) if last else 0
+            last = await newest(client, keys.lines_key(stream.id, stream.epoch), 1)
+            self._published[stream.id] = keys.entry_seq(last[0][0]) if last else 0
         await self._write_record(client, self._record(stream))
 
-    async def _write_record(self, client: Redis, record: link.StreamRecord) -> None:
+    async def _write_record(self, client: Redis, record: keys.StreamRecord) -> None:
         data = record.dumps()
-        await client.hset(link.STREAMS, record.id, data)
-        await self._add_event(client, "info", record.id, data)
+        await client.hset(keys.STREAMS, record.id, data)
+        await self._add_event(client, keys.EVENT_INFO, record.id, data)
 
     async def _unregister(self, client: Redis, stream_id: str) -> None:
-        raw = await client.hget(link.STREAMS, stream_id)
+        raw = await client.hget(keys.STREAMS, stream_id)
         if raw is None:
             return
         try:
-            record = link.StreamRecord.loads(raw)
+            record = keys.StreamRecord.loads(raw)
         except (ValueError, KeyError):
             return
         if record.agent != self.instance:
             return  # someone else's now
-        await client.hdel(link.STREAMS, stream_id)
+        await client.hdel(keys.STREAMS, stream_id)
         await client.delete(record.key)
-        await self._add_event(client, "remove", stream_id, b"{}")
+        await self._add_event(client, keys.EVENT_REMOVE, stream_id, b"{}")
 
     async def _add_event(self, client: Redis, kind: str, stream_id: str, data: bytes) -> None:
+        # (redis-py's field type is a dict of a union: invariance refuses ours)
+        fields: dict[Any, Any] = keys.event_fields(kind, stream_id, data)
         await client.xadd(
-            link.EVENTS,
-            {b"t": kind.encode(), b"id": stream_id.encode(), b"d": data},
-            maxlen=link.EVENTS_MAXLEN,
+            keys.EVENTS,
+            fields,
+            maxlen=keys.EVENTS_MAXLEN,
             approximate=True,
         )
 
@@ -286,9 +271,8 @@ class Publisher:
 
     async def _publish_lines(self, client: Redis, stream: Stream) -> None:
         """Everything after what Redis has, from the ring, a pipeline of BATCH at a time."""
-        import redis.exceptions as rex
-
-        key = link.lines_key(stream.id, stream.epoch)
+        rex = redis_exceptions()
+        key = keys.lines_key(stream.id, stream.epoch)
         while True:
             done = self._published.get(stream.id)
             if done is None or done >= stream.last_seq:
@@ -305,8 +289,8 @@ class Publisher:
                 for i, data in enumerate(lines):
                     pipe.xadd(
                         key,
-                        {b"l": data},
-                        id=f"{first + i}-0",
+                        {keys.LINE_FIELD: data},
+                        id=keys.entry_id(first + i),
                         maxlen=self.hub.history,
                         approximate=True,
                     )

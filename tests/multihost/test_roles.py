@@ -1,0 +1,111 @@
+"""tailcast.multihost.roles: agents and web nodes wired from a Config, end to end.
+
+Agents and web nodes run in-process (real hubs, real Redis, real WebSockets on
+loopback); the agents' streams are fed by the test so that every line is known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tailcast.errors import ConfigError
+from tailcast.hub import Hub
+from tailcast.multihost.roles import Agent, WebNode
+from tests.conftest import make_config
+from tests.helpers import apoll, assert_contiguous, texts, ws_connect
+from tests.multihost.conftest import AgentHarness, RedisServer, free_port, web_config
+
+
+async def writer(agent: AgentHarness, stream_id: str, total: int, per_step: int) -> None:
+    """Feed lines at a steady pace (pacing, not synchronisation)."""
+    stream = agent.hub.streams[stream_id]
+    while stream.last_seq < total:
+        agent.write(stream, min(per_step, total - stream.last_seq))
+        await asyncio.sleep(0.005)
+
+
+async def test_two_agents_two_web_nodes_client_moves_between_nodes(
+    redis_server: RedisServer,
+    start_agent: Callable[..., Any],
+    start_server: Callable[..., Any],
+    session: aiohttp.ClientSession,
+) -> None:
+    url = redis_server.url
+    a = await start_agent(url, "alpha")
+    b = await start_agent(url, "beta")
+    w1 = await start_server(web_config(url))
+    w2 = await start_server(web_config(url))
+    for w in (w1, w2):
+        await apoll(lambda w=w: {"alpha", "beta"} <= set(w.hub.streams))
+    # Every web node numbers alike: the same epoch as the agent.
+    for sid, agent in (("alpha", a), ("beta", b)):
+        epoch = agent.hub.streams[sid].epoch
+        assert w1.hub.streams[sid].epoch == w2.hub.streams[sid].epoch == epoch
+
+    total = 3000
+    writing = asyncio.gather(writer(a, "alpha", total, 20), writer(b, "beta", total, 20))
+    c1 = await ws_connect(session, w1.ws_url)
+    await c1.send({"type": "subscribe", "streams": ["alpha", "beta"], "since": {}, "tail": 0})
+    await c1.wait_lines("alpha", 300)
+    await c1.ws.close()  # mid-stream: the writers go on
+    since = {sid: lines[-1]["seq"] for sid, lines in c1.lines.items()}
+    assert since["alpha"] < total, "the move must happen mid-stream"
+
+    c2 = await ws_connect(session, w2.ws_url)
+    await c2.send({"type": "subscribe", "streams": ["alpha", "beta"], "since": since})
+    await writing
+    for sid in ("alpha", "beta"):
+        got = await c2.wait_lines(sid, total - since.get(sid, 0))
+        whole = c1.lines.get(sid, []) + got
+        first = whole[0]["seq"]
+        assert_contiguous(whole, first)  # every line once, across the two nodes
+        assert whole[-1]["seq"] == total
+        assert texts(whole) == [f"{sid} {n}" for n in range(first, total + 1)]
+    assert not [f for f in c1.frames + c2.frames if f["type"] == "gap"]
+    # The bytes are the agent's: identical lines from both nodes' history.
+    async with session.get(f"{w1.url}api/streams/alpha/lines?since=100&limit=5") as r1:
+        body1 = await r1.json()
+    async with session.get(f"{w2.url}api/streams/alpha/lines?since=100&limit=5") as r2:
+        body2 = await r2.json()
+    assert body1 == body2
+    assert [line["seq"] for line in body1["lines"]] == [101, 102, 103, 104, 105]
+
+
+def test_agent_needs_a_redis_url() -> None:
+    with pytest.raises(ConfigError, match="--redis URL is required") as info:
+        Agent(make_config(), sources=[])
+    assert info.value.option == "redis"
+
+
+def test_a_bad_url_is_refused_before_anything_starts() -> None:
+    with pytest.raises(ConfigError, match="--redis"):
+        Agent(make_config(redis="bad://x"), sources=[])
+    with pytest.raises(ConfigError, match="--redis"):
+        WebNode("http://127.0.0.1:6379", Hub(10))
+
+
+async def test_web_node_publishes_only_when_it_has_sources_of_its_own(
+    redis_server: RedisServer,
+) -> None:
+    alone = WebNode(redis_server.url, Hub(10))
+    with_own = WebNode(redis_server.url, Hub(10), Hub(10))
+    assert alone.publisher is None and with_own.publisher is not None
+    await alone.start()
+    await with_own.start()
+    try:
+        assert set(alone.statistics()) == {"mirror"}
+        assert set(with_own.statistics()) == {"mirror", "publisher"}
+        assert alone.statistics()["mirror"]["connected"] is True
+    finally:
+        await with_own.stop()
+        await alone.stop()
+
+
+async def test_unreachable_redis_fails_the_start(start_agent: Callable[..., Any]) -> None:
+    with pytest.raises(ConfigError, match="cannot reach"):
+        await start_agent(f"redis://127.0.0.1:{free_port()}", "app")
