@@ -14,6 +14,7 @@ Imports go one way: handlers depend on :mod:`~tailcast.web.keys`,
 - :mod:`tailcast.web.health`: ``GET /healthz``;
 - :mod:`tailcast.web.metrics`: ``GET /metrics`` (Prometheus);
 - :mod:`tailcast.web.ws`: ``GET /ws``;
+- :mod:`tailcast.web.linger`: a WebSocket close the peer can read after it broke the protocol;
 - :mod:`tailcast.web.sse`: ``GET /api/streams/ID/events``;
 - :mod:`tailcast.web.api`: the JSON routes;
 - :mod:`tailcast.web.shutdown`: close every client when the server stops.

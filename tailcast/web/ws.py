@@ -20,6 +20,7 @@ from tailcast.protocol import wire
 from tailcast.registry import Client, Outgoing, Registry
 from tailcast.web.auth import origin_allowed
 from tailcast.web.keys import AUTH, CONFIG, HUB, REGISTRY, WEBSOCKETS
+from tailcast.web.linger import LingeringWebSocketResponse
 from tailcast.web.params import bounded_int, stream_ids
 from tailcast.web.responses import json_error
 
@@ -72,7 +73,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         client = registry.connect(request.remote or "")
     except TooManyClients as exc:
         return json_error(503, str(exc), **{"Retry-After": "5"})
-    ws = web.WebSocketResponse(
+    ws = LingeringWebSocketResponse(
         protocols=(wire.SUBPROTOCOL,),
         heartbeat=config.heartbeat,
         max_msg_size=config.max_frame,
@@ -83,10 +84,13 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         request.app[WEBSOCKETS].add(ws)
         if await _hello(ws, request.app[HUB], registry, client, streams, tail):
             await _serve(ws, client, registry, named, config.max_subscriptions)
-        return ws
     finally:
         request.app[WEBSOCKETS].discard(ws)
         registry.disconnect(client)
+    # After the client's slot is free: a peer that broke the protocol may take
+    # a moment to read its close code (see tailcast.web.linger).
+    await ws.linger()
+    return ws
 
 
 async def _hello(
@@ -143,10 +147,11 @@ async def _refuse_unauthenticated(request: web.Request) -> web.WebSocketResponse
     A browser cannot read the status of a refused upgrade but can read a close
     code. This socket takes no ``--max-clients`` slot (no registry client), and
     a peer that never answers the close is dropped after
-    :data:`UNAUTHENTICATED_CLOSE_TIMEOUT`, so that unauthenticated sockets
-    cannot crowd out authenticated ones.
+    :data:`UNAUTHENTICATED_CLOSE_TIMEOUT` (plus at most
+    :data:`~tailcast.web.linger.LINGER_SECONDS` if it sent a frame over the
+    limit), so that unauthenticated sockets cannot crowd out authenticated ones.
     """
-    ws = web.WebSocketResponse(
+    ws = LingeringWebSocketResponse(
         protocols=(wire.SUBPROTOCOL,),
         timeout=UNAUTHENTICATED_CLOSE_TIMEOUT,
         max_msg_size=4096,  # nothing it sends is read but its close
@@ -154,6 +159,7 @@ async def _refuse_unauthenticated(request: web.Request) -> web.WebSocketResponse
     )
     await ws.prepare(request)
     await ws.close(code=wire.CLOSE_NOT_AUTHENTICATED, message=b"not authenticated")
+    await ws.linger()  # if it sent a frame too large before its close
     return ws
 
 
@@ -182,7 +188,8 @@ async def _reader(
         elif msg.type == WSMsgType.BINARY:
             client_error(client, "binary frames are not part of protocol v1; send JSON text")
         elif msg.type == WSMsgType.ERROR:
-            # aiohttp has already closed the socket (1009 for a frame too large).
+            # aiohttp has sent its close frame (1009 for a frame too large);
+            # the socket lingers until the handler's ws.linger().
             log.info("websocket %s closed: %s", client.peer, ws.exception())
             return
 
