@@ -4,7 +4,7 @@ Shutdown order (:meth:`Server.stop`), written down because it matters:
 
 1. stop accepting connections;
 2. close every client: WebSockets get close code 1001, SSE streams end
-   (bounded wait, :data:`tailcast.web.app.CLOSE_TIMEOUT`);
+   (bounded wait, :data:`tailcast.web.shutdown.CLOSE_TIMEOUT`);
 3. cancel the source tasks and await each source's ``close()`` (processes get
    SIGTERM, a grace period, then SIGKILL), bounded by :data:`SOURCE_CLOSE_TIMEOUT`.
 """

@@ -108,7 +108,7 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_installed_package_is_used_not_the_source_tree(venv: Path, tmp_path: Path) -> None:
     python = str(venv / "bin" / "python")
-    code = "import tailcast.web.app as a; print(a.__file__); print(a.static_dir())"
+    code = "import tailcast.web.viewer as a; print(a.__file__); print(a.static_dir())"
     result = _run([python, "-c", code], tmp_path)
     assert result.returncode == 0, result.stderr
     module, static = result.stdout.split()

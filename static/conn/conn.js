@@ -5,12 +5,13 @@
 //   after a server restart.
 // - Resume: the hello handler returns the subscribe frame, built from what the
 //   page already holds (`since`), so nothing is shown twice or skipped.
-// - Close code 4001 (not authenticated): no retry until a login succeeded.
+// - Close code CLOSE_NOT_AUTHENTICATED: no retry until a login succeeded.
 // - The token is never put in a URL: the browser sends the session cookie.
+
+import { CLOSE_NOT_AUTHENTICATED, SUBPROTOCOL } from "./wire.js";
 
 export const RETRY_MIN = 1000;
 export const RETRY_MAX = 30000;
-export const CLOSE_NOT_AUTHENTICATED = 4001;
 
 export function wsURL(base = document.baseURI) {
   const url = new URL("ws", base);
@@ -55,7 +56,7 @@ export class Connection {
     this.handlers.state("connecting");
     let ws;
     try {
-      ws = new WebSocket(wsURL(), ["tailcast.v1"]);
+      ws = new WebSocket(wsURL(), [SUBPROTOCOL]);
     } catch {
       this._retry(0);
       return;

@@ -161,7 +161,6 @@ export class LogView {
     if (this.pendingStep !== 0) {
       const dir = this.pendingStep;
       this.pendingStep = 0;
-    this.times = false; // the timestamp column
       this.step(dir);
     }
     this.onupdate();

@@ -1,6 +1,7 @@
-// The login form: shown when the server closes the WebSocket with 4001. The
-// token goes in a POST body to /api/login, which answers with an HttpOnly
-// session cookie; the page never stores the token and never puts it in a URL.
+// The login form: shown when the server closes the WebSocket with
+// CLOSE_NOT_AUTHENTICATED (conn/wire.js). The token goes in a POST body to
+// /api/login, which answers with an HttpOnly session cookie; the page never
+// stores the token and never puts it in a URL.
 
 export class Login {
   /**

@@ -9,8 +9,10 @@ from aiohttp import web
 
 from tailcast.errors import UnknownStream
 from tailcast.hub import Stream, decode_line
-from tailcast.web.app import AUTH, CONFIG, HUB, json_error
 from tailcast.web.auth import COOKIE, SESSION_SECONDS, is_https
+from tailcast.web.keys import AUTH, CONFIG, HUB
+from tailcast.web.params import MAX_SEQ, bounded_int
+from tailcast.web.responses import json_error
 
 __all__ = ["list_streams", "login", "stream_lines", "stream_restart", "stream_stats", "stream_stop"]
 
@@ -24,18 +26,6 @@ def _stream(request: web.Request) -> Stream:
         raise web.HTTPNotFound(text=str(exc)) from None
 
 
-def _int_query(request: web.Request, name: str, low: int, high: int) -> int | None:
-    if name not in request.query:
-        return None
-    try:
-        value = int(request.query[name])
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise web.HTTPBadRequest(text=f"{name} must be a whole number from {low} to {high}")
-    return value
-
-
 async def list_streams(request: web.Request) -> web.Response:
     return web.json_response({"streams": request.app[HUB].infos()})
 
@@ -43,8 +33,8 @@ async def list_streams(request: web.Request) -> web.Response:
 async def stream_lines(request: web.Request) -> web.Response:
     stream = _stream(request)
     history = request.app[HUB].history
-    since = _int_query(request, "since", 0, 2**53)
-    limit = _int_query(request, "limit", 1, history)
+    since = bounded_int(request, "since", 0, MAX_SEQ)
+    limit = bounded_int(request, "limit", 1, history)
     limit = DEFAULT_LIMIT if limit is None else limit
     fmt = request.query.get("format", "json")
     if fmt not in ("json", "text"):

@@ -17,9 +17,11 @@ from aiohttp import web
 
 from tailcast.errors import TooManyClients, UnknownStream
 from tailcast.protocol import wire
-from tailcast.registry import Outgoing
-from tailcast.web.app import CONFIG, HUB, REGISTRY, json_error
+from tailcast.registry import Client, Outgoing, Registry
 from tailcast.web.auth import origin_allowed
+from tailcast.web.keys import CONFIG, HUB, REGISTRY
+from tailcast.web.params import natural
+from tailcast.web.responses import json_error
 
 __all__ = ["events_handler", "format_event"]
 
@@ -43,14 +45,24 @@ def format_event(item: Outgoing) -> bytes | None:
     return head + item.payload + b"\n\n"
 
 
-def _int_param(value: str, name: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = -1
-    if not 0 <= number <= 2**53:
-        raise web.HTTPBadRequest(text=f"{name} must be a whole number of 0 or more")
-    return number
+# The stream's headers: never cached, never buffered by a proxy.
+EVENT_STREAM_HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # nginx: do not buffer the stream
+}
+
+
+def _resume_point(request: web.Request, stream_id: str) -> tuple[dict[str, int] | None, int | None]:
+    """``(since, tail)`` from ``Last-Event-ID`` and ``?tail=N``."""
+    since: dict[str, int] | None = None
+    last_id = request.headers.get("Last-Event-ID")
+    if last_id is not None and last_id.strip():
+        since = {stream_id: natural(last_id.strip(), "Last-Event-ID")}
+    tail = natural(request.query["tail"], "tail") if "tail" in request.query else None
+    if tail is not None and tail > wire.MAX_TAIL:
+        raise web.HTTPBadRequest(text=f"tail must be at most {wire.MAX_TAIL}")
+    return since, tail
 
 
 async def events_handler(request: web.Request) -> web.StreamResponse:
@@ -58,54 +70,21 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
     registry = request.app[REGISTRY]
     if not origin_allowed(request, config.allow_origin, config.trust_proxy):
         return json_error(403, "origin not allowed")
-    stream_id = request.match_info["id"]
     try:
-        stream = request.app[HUB].get(stream_id)
+        stream = request.app[HUB].get(request.match_info["id"])
     except UnknownStream as exc:
         return json_error(404, str(exc))
-    since: dict[str, int] | None = None
-    last_id = request.headers.get("Last-Event-ID")
-    if last_id is not None and last_id.strip():
-        since = {stream.id: _int_param(last_id.strip(), "Last-Event-ID")}
-    tail = _int_param(request.query["tail"], "tail") if "tail" in request.query else None
-    if tail is not None and tail > wire.MAX_TAIL:
-        raise web.HTTPBadRequest(text=f"tail must be at most {wire.MAX_TAIL}")
+    since, tail = _resume_point(request, stream.id)
     try:
         client = registry.connect(request.remote or "")
     except TooManyClients as exc:
         return json_error(503, str(exc), **{"Retry-After": "5"})
     try:
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/event-stream; charset=utf-8",
-                "Cache-Control": "no-cache",
-                "X-Accel-Buffering": "no",  # nginx: do not buffer the stream
-            }
-        )
+        response = web.StreamResponse(headers=EVENT_STREAM_HEADERS)
         await response.prepare(request)
         registry.subscribe(client, [stream.id], tail=tail, since=since)
         await response.write(b"retry: 1000\n\n")
-        idle = 0.0
-        while True:
-            try:
-                batch = await asyncio.wait_for(client.next_batch(), LIVENESS_SECONDS)
-            except TimeoutError:
-                transport = request.transport
-                if transport is None or transport.is_closing():
-                    break
-                idle += LIVENESS_SECONDS
-                if idle >= KEEPALIVE_SECONDS:
-                    idle = 0.0
-                    await response.write(b": keepalive\n\n")
-                continue
-            idle = 0.0
-            if not batch:
-                break
-            for item in batch:
-                event = format_event(item)
-                if event is not None:
-                    await response.write(event)
-                    registry.sent(client, item)
+        await _pump(request, response, client, registry)
         with contextlib.suppress(ConnectionError):
             await response.write_eof()
         return response
@@ -113,3 +92,30 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
         return web.Response(status=499)  # the client went away; nobody reads this
     finally:
         registry.disconnect(client)
+
+
+async def _pump(
+    request: web.Request, response: web.StreamResponse, client: Client, registry: Registry
+) -> None:
+    """Write the client's queue as events until it is closed or the peer is gone."""
+    idle = 0.0
+    while True:
+        try:
+            batch = await asyncio.wait_for(client.next_batch(), LIVENESS_SECONDS)
+        except TimeoutError:
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                return
+            idle += LIVENESS_SECONDS
+            if idle >= KEEPALIVE_SECONDS:
+                idle = 0.0
+                await response.write(b": keepalive\n\n")
+            continue
+        idle = 0.0
+        if not batch:
+            return
+        for item in batch:
+            event = format_event(item)
+            if event is not None:
+                await response.write(event)
+                registry.sent(client, item)

@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tailcast.web.app import static_dir
+from tailcast.web.viewer import static_dir
 from tests.helpers import run_tailcast, ws_connect
 from tests.security.conftest import raw_request, status_of
 

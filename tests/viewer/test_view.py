@@ -396,6 +396,36 @@ def test_keyboard_alone(page: Page, server: Server) -> None:
     poll(lambda: row_texts(page) == ["beta one"])
 
 
+def test_timestamps_stay_on_after_a_delayed_find_step(page: Page, server: Server) -> None:
+    """Enter in the find field changes the filter and steps: the step waits for
+    the frame that rebuilds the rows, and that frame must leave the timestamp
+    column as it was (it once turned it off)."""
+    srv = server()
+    sid = srv.add_stream("app")
+    srv.publish(sid, [f"line {i}" for i in range(20)])
+    open_viewer(page, srv.url)
+    wait_rows(page, sid, 20)
+    ts = page.locator("#rows .row[data-seq] .ts")
+    kb = page.keyboard
+    page.locator("#log").focus()
+    kb.press("t")
+    expect(ts).to_have_count(20)
+    kb.press("/")
+    kb.type("line 1")
+    kb.press("Enter")  # the filter changes (rows rebuilt next frame), then the step
+    expect(page.locator("#rows .row.current .tx")).to_have_text("line 1")
+    assert page.evaluate("window.tailcast.view.times") is True
+    # Rows made after that frame have their timestamp too: a new line...
+    srv.publish(sid, ["line 100"])
+    poll(lambda: "line 100" in row_texts(page, sid))
+    expect(ts).to_have_count(12)  # line 1, line 10..19, line 100
+    # ... and every row of the next rebuild.
+    kb.press("Escape")
+    expect(page.locator("#rows .row[data-seq]")).to_have_count(21)
+    expect(ts).to_have_count(21)
+    expect(page.locator("#times")).to_have_attribute("aria-pressed", "true")
+
+
 def test_docker_stats_shown_for_docker_streams_only(page: Page, server: Server) -> None:
     srv = server()
     srv.add_stream("api", "process")

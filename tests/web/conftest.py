@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tailcast.hub import Hub, Stream
@@ -17,6 +18,14 @@ from tailcast.protocol.lines import Piece
 from tests.conftest import ServerHarness, make_config
 
 Serve = Callable[..., Any]
+
+
+async def get_json(session: aiohttp.ClientSession, url: str, status: int = 200) -> Any:
+    """GET ``url``; check the status and that the answer is JSON; return it decoded."""
+    async with session.get(url) as response:
+        assert response.status == status, await response.text()
+        assert response.content_type == "application/json"
+        return await response.json()
 
 
 def line_text(seq: int) -> str:

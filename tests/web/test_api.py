@@ -1,22 +1,13 @@
-"""The JSON HTTP routes: streams, history pages, control, stats, errors, headers."""
+"""The JSON HTTP routes: streams, history pages, control, stats, errors."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import aiohttp
 import pytest
 import yarl
 
 from tailcast.protocol.lines import Piece
-from tests.web.conftest import Serve, line_text, publish
-
-
-async def get_json(session: aiohttp.ClientSession, url: str, status: int = 200) -> Any:
-    async with session.get(url) as response:
-        assert response.status == status, await response.text()
-        assert response.content_type == "application/json"
-        return await response.json()
+from tests.web.conftest import Serve, get_json, line_text, publish
 
 
 async def test_list_streams(serve: Serve, session: aiohttp.ClientSession) -> None:
@@ -177,80 +168,3 @@ async def test_control_with_allow_control(serve: Serve, session: aiohttp.ClientS
         async with session.post(h.url + f"api/streams/app/{action}") as response:
             assert response.status == 403
     assert controller.calls == ["restart", "stop"]
-
-
-async def test_healthz(serve: Serve, session: aiohttp.ClientSession) -> None:
-    h = await serve()
-    assert await get_json(session, h.url + "healthz") == {"status": "ok"}
-
-
-async def test_security_headers_everywhere(serve: Serve, session: aiohttp.ClientSession) -> None:
-    h = await serve()
-    for method, path in (
-        ("GET", ""),
-        ("GET", "healthz"),
-        ("GET", "api/streams"),
-        ("GET", "api/streams/app/lines?format=text"),
-        ("GET", "api/streams/nope/lines"),
-        ("GET", "api/streams/app/lines?since=x"),
-        ("GET", "metrics"),
-        ("POST", "api/streams/other/stop"),
-        ("GET", "no/such/path"),
-        ("GET", "static/nothing.js"),
-    ):
-        async with session.request(method, h.url + path) as response:
-            headers = response.headers
-            assert "default-src 'none'" in headers["Content-Security-Policy"], path
-            assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], path
-            assert headers["X-Content-Type-Options"] == "nosniff", path
-            assert headers["X-Frame-Options"] == "DENY", path
-            assert headers["Referrer-Policy"] == "no-referrer", path
-
-
-async def test_viewer_is_served(serve: Serve, session: aiohttp.ClientSession) -> None:
-    h = await serve()
-    async with session.get(h.url) as response:
-        assert response.status == 200
-        assert response.content_type == "text/html"
-        assert "<" in await response.text()
-
-
-async def test_base_path(serve: Serve, session: aiohttp.ClientSession) -> None:
-    h = await serve(base_path="/logs/")
-    assert h.url.endswith("/logs/")
-    root = h.url[: -len("logs/")]
-    publish(h.hub, h.hub.streams["app"], 1)
-    assert (await get_json(session, h.url + "api/streams"))["streams"][0]["id"] == "app"
-    assert await get_json(session, h.url + "healthz") == {"status": "ok"}
-    await get_json(session, root + "api/streams", 404)
-    async with session.get(root + "logs", allow_redirects=False) as response:
-        assert response.status in (301, 308)
-        assert response.headers["Location"] == "/logs/"
-    async with session.ws_connect(h.url + "ws?streams=app&tail=1") as ws:
-        assert (await ws.receive_json(timeout=10))["type"] == "hello"
-        assert (await ws.receive_json(timeout=10))["lines"][0]["seq"] == 1
-
-
-async def test_static_files_never_leave_the_viewer_folder(
-    serve: Serve, session: aiohttp.ClientSession
-) -> None:
-    """Traversal in any encoding, and a missing file, are JSON 404s; real files are served."""
-    h = await serve()
-    async with session.get(h.url + "static/app.js") as resp:
-        assert resp.status == 200
-        assert resp.content_type == "application/javascript"
-    for path in (
-        "static/nope.js",
-        "static/ansi/",
-        "static/../setup.cfg",
-        "static/%2e%2e/%2e%2e/setup.cfg",
-        "static/..%2f..%2fsetup.cfg",
-        "static/%252e%252e/setup.cfg",
-        "static/..%5c..%5csetup.cfg",
-        "static//etc/passwd",
-        "static/%2fetc%2fpasswd",
-    ):
-        async with session.get(h.url + path) as resp:
-            assert resp.status == 404, path
-            assert resp.content_type == "application/json", path
-            assert "error" in await resp.json(), path
