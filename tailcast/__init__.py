@@ -1,14 +1,21 @@
 """tailcast: follow files, commands and containers; broadcast every line live.
 
-Layers, from the bottom up (each imports only the ones above it in this list):
+Layers, in the order a line goes through them (at run time each imports only
+the ones before it; sources name the hub's types for the type checker only;
+``tests/test_layout.py`` proves there is no circle):
 
-- ``tailcast.protocol``: pure code, no I/O: line splitting, wire encoding.
-- ``tailcast.hub``: streams, sequence numbers, epochs, history rings.
-- ``tailcast.registry``: connected clients, bounded queues, gaps.
+- ``tailcast.errors``, ``tailcast.defaults``, ``tailcast.settings``,
+  ``tailcast.config``: the exception tree, shared limits, settings.
+- ``tailcast.protocol``: pure code, no I/O: line splitting, wire encoding,
+  the Docker Engine's byte formats.
 - ``tailcast.sources``: I/O shells (stdin, files, processes, Docker) that
   publish into the hub.
+- ``tailcast.hub``: streams, sequence numbers, epochs, history.
+- ``tailcast.registry``: connected clients, bounded queues, gaps.
 - ``tailcast.web``: aiohttp routes (WebSocket, SSE, HTTP API, static viewer).
-- ``tailcast.cli`` / ``tailcast.config``: the command line and settings.
+- ``tailcast.multihost``: Redis Streams between agents and web nodes.
+- ``tailcast.server``, ``tailcast.commands``, ``tailcast.cli``: one server,
+  the commands, the command line.
 """
 
 __all__ = ["__version__"]
