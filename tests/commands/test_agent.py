@@ -6,7 +6,7 @@ import pytest
 
 from tailcast.commands.agent import agent_main
 from tailcast.errors import ConfigError
-from tests.conftest import make_config
+from tests.harness import make_config
 
 
 def test_no_source_is_a_config_error() -> None:

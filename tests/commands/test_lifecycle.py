@@ -17,7 +17,7 @@ import pytest
 from tailcast.commands import lifecycle
 from tailcast.server import Server
 from tailcast.sources.process import spawn
-from tests.conftest import make_config
+from tests.harness import make_config
 from tests.helpers import SERVING_RE
 
 

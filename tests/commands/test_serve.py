@@ -9,7 +9,7 @@ import pytest
 
 from tailcast.commands.serve import serve_main
 from tailcast.errors import ConfigError
-from tests.conftest import make_config
+from tests.harness import make_config
 
 
 def test_no_source_and_no_redis_is_a_config_error() -> None:

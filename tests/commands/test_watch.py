@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tailcast.commands.watch import ws_url
-from tests.conftest import make_config
+from tests.harness import make_config
 from tests.helpers import DEADLINE, apoll, end_process, run_tailcast, tailcast_cmd
 from tests.web.conftest import Serve, line_text, publish
 

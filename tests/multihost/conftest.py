@@ -23,7 +23,7 @@ import pytest_asyncio
 from tailcast.config import Config
 from tailcast.hub import Stream
 from tailcast.multihost.roles import Agent
-from tests.conftest import make_config
+from tests.harness import make_config
 from tests.helpers import DEADLINE
 
 REDIS_SERVER = shutil.which("redis-server")

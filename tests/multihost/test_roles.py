@@ -16,7 +16,7 @@ import pytest
 from tailcast.errors import ConfigError
 from tailcast.hub import Hub
 from tailcast.multihost.roles import Agent, WebNode
-from tests.conftest import make_config
+from tests.harness import make_config
 from tests.helpers import apoll, assert_contiguous, texts, ws_connect
 from tests.multihost.conftest import AgentHarness, RedisServer, free_port, web_config
 

@@ -21,7 +21,7 @@ import pytest
 
 from tailcast.cli import main
 from tailcast.config import Config
-from tests.conftest import ServerHarness
+from tests.harness import ServerHarness
 from tests.helpers import WSClient, apoll, ws_connect
 from tests.security.conftest import raw_request, status_of
 from tests.web.conftest import Serve, publish

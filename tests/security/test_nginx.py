@@ -23,7 +23,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import ServerHarness
+from tests.harness import ServerHarness
 from tests.helpers import DEADLINE, end_process, ws_connect
 from tests.security.conftest import BEARER, TOKEN, Cert, free_port
 from tests.web.conftest import Serve, line_text, publish

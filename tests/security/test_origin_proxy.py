@@ -13,7 +13,7 @@ import pytest
 
 from tailcast.cli import build_parser
 from tailcast.config import build_config
-from tests.conftest import ServerHarness
+from tests.harness import ServerHarness
 from tests.helpers import ws_connect
 from tests.security.conftest import BEARER, TOKEN
 from tests.web.conftest import Serve, publish

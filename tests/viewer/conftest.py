@@ -23,7 +23,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from tests.conftest import make_config
+from tests.harness import make_config
 from tests.viewer.support import TcpProxy, ThreadServer
 
 CHROMIUM = os.environ.get("TAILCAST_CHROMIUM", "/usr/bin/chromium")

@@ -153,7 +153,7 @@ def take(page: Page, srv: ThreadServer, path: Path) -> None:
 def main(argv: list[str]) -> int:
     from playwright.sync_api import sync_playwright
 
-    from tests.conftest import make_config
+    from tests.harness import make_config
     from tests.viewer.conftest import CHROMIUM, CHROMIUM_ARGS
 
     path = Path(argv[0]) if argv else DEFAULT_PATH

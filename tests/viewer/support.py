@@ -2,9 +2,10 @@
 a loopback TCP proxy that can cut connections, and page helpers.
 
 Playwright's sync API runs its own loop, so the server cannot share the
-test's: :class:`ThreadServer` runs a real :class:`~tailcast.server.Server` in a
-thread and runs everything that touches the hub on that thread's loop
-(:meth:`ThreadServer.call`), where the server itself would run it.
+test's: :class:`ThreadServer` runs the tests' one server harness
+(:class:`tests.harness.ServerHarness`) in a thread and runs everything that
+touches the hub on that thread's loop (:meth:`ThreadServer.call`), where the
+server itself would run it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import asyncio
 import contextlib
 import dataclasses
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -22,6 +22,7 @@ from playwright.sync_api import Page
 from tailcast.config import Config
 from tailcast.hub import Stream
 from tailcast.server import Server
+from tests.harness import ServerHarness, publish_texts
 from tests.helpers import poll
 
 __all__ = ["TcpProxy", "ThreadServer", "row_seqs", "row_texts"]
@@ -64,27 +65,26 @@ class ThreadServer:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.lt = _LoopThread("tailcast-test-server")
-        self.server: Server | None = None
+        self.harness: ServerHarness | None = None
         self.port = 0
+
+    @property
+    def server(self) -> Server | None:
+        return None if self.harness is None else self.harness.server
 
     # -- lifecycle --------------------------------------------------------------------
 
     def start(self) -> str:
-        async def start() -> Server:
-            server = Server(self.config, sources=[])
-            await server.start()
-            return server
-
-        self.server = self.lt.run(start())
-        self.port = self.server.port
+        self.harness = self.lt.run(ServerHarness.start(self.config, sources=[]))
+        self.port = self.harness.port
         # A restart listens on the same port, as a restarted server would.
         self.config = dataclasses.replace(self.config, port=self.port)
         return self.url
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.lt.run(self.server.stop())
-            self.server = None
+        if self.harness is not None:
+            self.lt.run(self.harness.stop())
+            self.harness = None
 
     def restart(self) -> None:
         """Stop, then start a new server (new hub: new epochs, numbering from 1)."""
@@ -130,15 +130,7 @@ class ThreadServer:
         assert self.server is not None
         hub = self.server.hub
         items = list(texts)
-        flags = list(cont) if cont is not None else [False] * len(items)
-        now = time.time() if ts is None else ts
-
-        def go() -> None:
-            hub.publish_lines(
-                hub.streams[sid], [(now, t, fd, c) for t, c in zip(items, flags, strict=True)]
-            )
-
-        self.call(go)
+        self.call(lambda: publish_texts(hub, hub.streams[sid], items, fd=fd, cont=cont, ts=ts))
 
     def publish_many(self, sid: str, batches: Sequence[Sequence[str]]) -> None:
         """Several batches in one go on the loop: no client gets to read in between."""
@@ -147,8 +139,7 @@ class ThreadServer:
 
         def go() -> None:
             for batch in batches:
-                now = time.time()
-                hub.publish_lines(hub.streams[sid], [(now, t, None, False) for t in batch])
+                publish_texts(hub, hub.streams[sid], batch)
 
         self.call(go)
 

@@ -15,7 +15,7 @@ import pytest
 
 from tailcast.hub import Hub, Stream
 from tailcast.protocol.lines import Piece
-from tests.conftest import ServerHarness, make_config
+from tests.harness import ServerHarness, make_config
 
 Serve = Callable[..., Any]
 

@@ -7,7 +7,7 @@ import aiohttp
 from tailcast.hub import Hub
 from tailcast.registry import Registry
 from tailcast.web.app import make_app
-from tests.conftest import make_config
+from tests.harness import make_config
 from tests.web.conftest import Serve, get_json, publish
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ServerHarness
+from tests.harness import ServerHarness
 from tests.helpers import apoll, ws_connect
 from tests.web.conftest import Serve, publish
 

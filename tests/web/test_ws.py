@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from tailcast import __version__
-from tests.conftest import ServerHarness
+from tests.harness import ServerHarness
 from tests.helpers import apoll, assert_contiguous, texts, ws_connect
 from tests.web.conftest import Serve, line_text, publish
 

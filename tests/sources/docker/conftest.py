@@ -25,7 +25,7 @@ import pytest_asyncio
 
 from tailcast.config import parse_source
 from tailcast.hub import Stream, decode_line
-from tests.conftest import ServerHarness, make_config
+from tests.harness import ServerHarness, make_config
 from tests.helpers import apoll
 
 ENGINE_SH = Path(__file__).resolve().parents[3] / "scripts" / "engine.sh"

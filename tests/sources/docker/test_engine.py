@@ -18,7 +18,7 @@ import pytest
 
 from tailcast.config import parse_source
 from tailcast.sources.docker.engine import permission_message
-from tests.conftest import make_config
+from tests.harness import make_config
 from tests.helpers import apoll
 from tests.sources.docker.conftest import (
     Api,

@@ -23,7 +23,7 @@ from tailcast.hub import Stream, decode_line
 from tailcast.protocol.engine_frames import encode_frame
 from tailcast.protocol.engine_time import format_timestamp
 from tailcast.sources.docker.source import DockerSource
-from tests.conftest import make_config
+from tests.harness import make_config
 from tests.helpers import apoll
 from tests.sources.docker.conftest import (
     Api,

@@ -24,7 +24,7 @@ from tailcast.config import parse_source
 from tailcast.hub import Hub, Stream, decode_line
 from tailcast.sources.file.source import FileSource, GlobSource
 from tailcast.sources.file.watch.base import Changes, PathChange
-from tests.conftest import make_config
+from tests.harness import make_config
 from tests.helpers import apoll
 
 __all__ = [

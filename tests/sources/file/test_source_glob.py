@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from tailcast.config import parse_source
-from tests.conftest import make_config
+from tests.harness import make_config
 from tests.helpers import SERVING_RE, apoll, run_tailcast, texts, ws_connect
 from tests.sources.file.harness import following
 

@@ -27,7 +27,7 @@ from tailcast.config import SourceSpec, build_config
 from tailcast.hub import Hub, Stream, decode_line
 from tailcast.server import Server
 from tailcast.sources.process.source import ProcessSource
-from tests.conftest import make_config
+from tests.harness import make_config
 from tests.helpers import apoll, ws_connect
 
 # Prepended to every child: gate(path) waits (bounded) for the test's go-ahead.
