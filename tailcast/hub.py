@@ -119,6 +119,24 @@ class Stream:
             return start, []
         return start, list(itertools.islice(self.ring, skip, stop))
 
+    def read_after(self, seq: int, max_bytes: int) -> tuple[int, list[bytes]]:
+        """Lines after ``seq`` still in history, about ``max_bytes`` of them (at least one).
+
+        What a reader that fell behind calls to catch up at its own pace:
+        returns the seq of the first line returned (``first_seq`` when ``seq``
+        has left the history: the caller reports the rest as a gap).
+        """
+        first = self.first_seq
+        start = max(seq + 1, first)
+        out: list[bytes] = []
+        size = 0
+        for line in itertools.islice(self.ring, start - first, None):
+            out.append(line)
+            size += len(line)
+            if size >= max_bytes:
+                break
+        return start, out
+
     def newest(self, count: int) -> tuple[int, list[bytes]]:
         """The newest ``count`` lines in history."""
         return self.lines_after(self.last_seq - count, None)
