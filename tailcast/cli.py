@@ -106,7 +106,7 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         "--queue-bytes",
         dest="queue_bytes",
         metavar="BYTES",
-        help="per-client send queue; beyond it the client gets a gap (default 4 MiB)",
+        help="per-client send queue; past it the client reads on from the history (default 4 MiB)",
     )
     g.add_argument(
         "--heartbeat",
@@ -114,7 +114,25 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         help="WebSocket ping interval to detect dead peers (default 30)",
     )
     g = p.add_argument_group("sources")
-    g.add_argument("--history", metavar="N", help="lines kept per stream (default 10000)")
+    g.add_argument("--history", metavar="N", help="lines kept per stream (default 1000000)")
+    g.add_argument(
+        "--history-bytes",
+        dest="history_bytes",
+        metavar="BYTES",
+        help="bytes kept per stream (default 256 MiB)",
+    )
+    g.add_argument(
+        "--disk-budget",
+        dest="disk_budget",
+        metavar="BYTES",
+        help="all streams' history together; the largest lose their oldest first (default 2 GiB)",
+    )
+    g.add_argument(
+        "--data-dir",
+        dest="data_dir",
+        metavar="DIR",
+        help="keep the history here, across restarts (default: a private folder, removed at exit)",
+    )
     g.add_argument("--lines", metavar="N", help="initial backlog read from a file (default 100)")
     g.add_argument(
         "--max-line",

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tailcast.defaults import DEFAULT_HISTORY, DEFAULT_MAX_LINE, DEFAULT_QUEUE_BYTES
+from tailcast.defaults import (
+    DEFAULT_DISK_BUDGET,
+    DEFAULT_HISTORY,
+    DEFAULT_HISTORY_BYTES,
+    DEFAULT_MAX_LINE,
+    DEFAULT_QUEUE_BYTES,
+)
 from tailcast.errors import ConfigError
 from tailcast.protocol.wire import slugify
 from tailcast.settings import SETTINGS, coerce
@@ -62,6 +68,9 @@ class Config:
     allow_origin: tuple[str, ...] = ()
     allow_control: bool = False
     history: int = DEFAULT_HISTORY
+    history_bytes: int = DEFAULT_HISTORY_BYTES
+    disk_budget: int = DEFAULT_DISK_BUDGET
+    data_dir: str | None = None
     lines: int = 100
     max_line: int = DEFAULT_MAX_LINE
     max_clients: int = 1000

@@ -1,15 +1,17 @@
-"""The broadcast hub: streams, sequence numbers, epochs and history rings.
+"""The broadcast hub: streams, sequence numbers, epochs and their history.
 
 Sources call :meth:`Hub.publish` with line pieces. ``publish`` is a plain
 function — it never awaits and never waits for a client: it numbers the pieces,
-encodes each line once (:func:`~tailcast.protocol.wire.encode_line`), appends
-them to the stream's bounded history ring and hands the whole batch to the
-listener (the client registry), which only puts references into bounded
-per-client queues.
+encodes each line once (:func:`~tailcast.protocol.wire.encode_line`), keeps
+them in the stream's history (:class:`~tailcast.history.kept.StreamHistory`:
+on disk, with a bounded recent part in memory) and only then hands the whole
+batch to the listener (the client registry). So a line any client received
+is on disk already: after a ``SIGKILL`` the history still has it.
 
-A stream's history ring holds exactly its last ``history`` lines as encoded
-bytes; sequence numbers are contiguous, so the seq of ``ring[i]`` is
-``first_seq + i`` and nothing else needs storing.
+With a :class:`~tailcast.history.store.HistoryStore` (every server has one:
+``--data-dir``, or a private folder), a stream that existed in the store's
+previous run keeps its epoch and numbering. Without one (unit tests,
+multi-host mirrors) the history is memory only, bounded by ``history``.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import itertools
 import json
 import secrets
 import time
-from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from tailcast.defaults import DEFAULT_HISTORY
+from tailcast.defaults import DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES
 from tailcast.errors import UnknownStream
+from tailcast.history.kept import StreamHistory
+from tailcast.history.store import HistoryStore
 from tailcast.protocol import wire
 from tailcast.protocol.lines import Piece
 
@@ -65,10 +68,16 @@ class HubListener(Protocol):
 
 
 class Stream:
-    """One stream: its identity, state and history ring."""
+    """One stream: its identity, state and history."""
 
     def __init__(
-        self, stream_id: str, name: str, kind: str, epoch: str, history: int, detail: dict[str, Any]
+        self,
+        stream_id: str,
+        name: str,
+        kind: str,
+        epoch: str,
+        history: StreamHistory,
+        detail: dict[str, Any],
     ) -> None:
         self.id = stream_id
         self.name = name
@@ -79,17 +88,22 @@ class Stream:
         # Extra status fields that stay true until the next state change
         # (exit_code, signal, message).
         self.state_extra: dict[str, Any] = {}
-        self.last_seq = 0
-        self.ring: deque[bytes] = deque(maxlen=history)
+        self.history = history
+        # The recent part of the history, in memory (seq of ring[i] = ring_first + i).
+        self.ring = history.ring
         self.controller: Controller | None = None
         self.stats_provider: StatsProvider | None = None
         self.lines_in = 0
         self.bytes_in = 0
 
     @property
+    def last_seq(self) -> int:
+        return self.history.last_seq
+
+    @property
     def first_seq(self) -> int:
-        """The seq of the oldest line still in history (``last_seq + 1`` when empty)."""
-        return self.last_seq - len(self.ring) + 1
+        """The seq of the oldest line still kept (``last_seq + 1`` when empty)."""
+        return self.history.first_seq
 
     def info(self) -> dict[str, Any]:
         """The protocol's STREAM_INFO object."""
@@ -102,53 +116,54 @@ class Stream:
             "first_seq": self.first_seq,
             "last_seq": self.last_seq,
         }
+        if self.history.reason is not None:
+            info["history"] = "memory"  # the disk failed: only a recent part is kept
         info.update(self.state_extra)
         info.update(self.detail)
         return info
 
     def lines_after(self, seq: int, limit: int | None = None) -> tuple[int, list[bytes]]:
-        """Lines with ``seq`` greater than ``seq`` still in history (at most ``limit``).
+        """Kept lines with ``seq`` greater than ``seq`` (at most ``limit``).
 
-        Returns the seq of the first line returned and the encoded lines.
+        Returns the seq of the first line returned and the encoded lines;
+        stops early where the history has a hole (the first seq then jumps).
         """
-        first = self.first_seq
-        start = max(seq + 1, first)
-        skip = start - first
-        stop = len(self.ring) if limit is None else min(len(self.ring), skip + limit)
-        if skip >= stop:
-            return start, []
-        return start, list(itertools.islice(self.ring, skip, stop))
+        return self.history.read_after(seq, 1 << 62, limit)
 
     def read_after(self, seq: int, max_bytes: int) -> tuple[int, list[bytes]]:
-        """Lines after ``seq`` still in history, about ``max_bytes`` of them (at least one).
+        """Kept lines after ``seq``, about ``max_bytes`` of them (at least one).
 
         What a reader that fell behind calls to catch up at its own pace:
-        returns the seq of the first line returned (``first_seq`` when ``seq``
-        has left the history: the caller reports the rest as a gap).
+        returns the seq of the first line returned (more than ``seq + 1`` when
+        ``seq`` has left the history: the caller reports the rest as a gap).
         """
-        first = self.first_seq
-        start = max(seq + 1, first)
-        out: list[bytes] = []
-        size = 0
-        for line in itertools.islice(self.ring, start - first, None):
-            out.append(line)
-            size += len(line)
-            if size >= max_bytes:
-                break
-        return start, out
+        return self.history.read_after(seq, max_bytes)
+
+    def read_before(self, seq: int, limit: int) -> tuple[int, list[bytes]]:
+        """The ``limit`` kept lines just before ``seq``, oldest first (paging backwards)."""
+        return self.history.read_before(seq, limit)
 
     def newest(self, count: int) -> tuple[int, list[bytes]]:
-        """The newest ``count`` lines in history."""
-        return self.lines_after(self.last_seq - count, None)
+        """The newest ``count`` kept lines."""
+        return self.history.read_before(self.last_seq + 1, count)
 
 
 class Hub:
     """All streams of one server; see the module docstring."""
 
-    def __init__(self, history: int = DEFAULT_HISTORY, *, clock: Any = time.time) -> None:
+    def __init__(
+        self,
+        history: int = DEFAULT_HISTORY,
+        *,
+        clock: Any = time.time,
+        store: HistoryStore | None = None,
+        history_bytes: int = DEFAULT_HISTORY_BYTES,
+    ) -> None:
         if history < 1:
             raise ValueError("history must hold at least one line")
         self.history = history
+        self.history_bytes = history_bytes
+        self.store = store
         self.streams: dict[str, Stream] = {}
         self.listener: HubListener | None = None
         self._clock = clock
@@ -158,20 +173,50 @@ class Hub:
 
     # -- streams ---------------------------------------------------------------------
 
-    def add_stream(self, name: str, kind: str, **detail: Any) -> Stream:
-        """Create a stream; its id is derived from ``name``, made unique by a suffix."""
+    def add_stream(
+        self, name: str, kind: str, *, source_key: str | None = None, **detail: Any
+    ) -> Stream:
+        """Create a stream; its id is derived from ``name``, made unique by a suffix.
+
+        With a store, a stream of the same id, kind and ``source_key`` (the
+        SOURCE as written; default kind and name) that the store kept from
+        before goes on with its epoch, numbering and history.
+        """
         base = wire.slugify(name)
         stream_id = base
         n = 2
         while stream_id in self.streams:
             stream_id = f"{base}-{n}"
             n += 1
-        epoch = f"{self._epoch}-{next(self._created)}"
-        stream = Stream(stream_id, name, kind, epoch, self.history, dict(detail))
+        history, epoch = self._open_history(stream_id, kind, source_key or f"{kind}:{name}")
+        stream = Stream(stream_id, name, kind, epoch, history, dict(detail))
         self.streams[stream_id] = stream
         if self.listener is not None:
             self.listener.on_streams([stream], [])
         return stream
+
+    def _open_history(self, stream_id: str, kind: str, key: str) -> tuple[StreamHistory, str]:
+        new_epoch = f"{self._epoch}-{next(self._created)}"
+        if self.store is None:
+            return self._memory_history(), new_epoch
+        try:
+            log, meta = self.store.stream_log(stream_id, kind, key)
+            if meta.epoch is None:
+                meta.epoch = new_epoch
+                self.store.save_meta(meta)
+        except OSError as exc:
+            # The disk fails at start: the stream lives, with a memory history.
+            history = self._memory_history()
+            history.reason = f"history on disk failed: {exc.strerror or exc}"
+            return history, new_epoch
+        return StreamHistory(log, max_lines=self.history), meta.epoch
+
+    def _memory_history(self) -> StreamHistory:
+        return StreamHistory(None, max_lines=self.history, memory_bytes=self.history_bytes)
+
+    def degraded(self) -> list[str]:
+        """Why some history is only in memory now (``/healthz``'s ``degraded``)."""
+        return [f"{s.id}: {s.history.reason}" for s in self.streams.values() if s.history.reason]
 
     def remove_stream(self, stream_id: str) -> None:
         stream = self.streams.pop(stream_id, None)
@@ -198,9 +243,10 @@ class Hub:
         """
         if stream_id in self.streams:
             raise ValueError(f"stream {stream_id!r} exists already")
-        stream = Stream(stream_id, name, kind, epoch, self.history, dict(detail))
-        stream.last_seq = first_seq - 1 + len(lines)
-        stream.ring.extend(lines)
+        stream = Stream(stream_id, name, kind, epoch, self._memory_history(), dict(detail))
+        stream.history.append(first_seq, list(lines))
+        if not lines:
+            stream.history.last_seq = first_seq - 1
         self.streams[stream_id] = stream
         if self.listener is not None:
             self.listener.on_streams([stream], [])
@@ -217,11 +263,9 @@ class Hub:
         skip = stream.last_seq + 1 - first_seq
         if skip >= len(encoded):
             return
-        if skip < 0:
-            stream.ring.clear()
-            stream.last_seq = first_seq - 1
-        # Now the first new line is last_seq + 1, exactly what _store numbers from.
-        self._store(stream, list(encoded[max(skip, 0) :]))
+        # A jump (skip < 0) is a hole: the history restarts after it.
+        start = max(first_seq, stream.last_seq + 1)
+        self._store(stream, list(encoded[max(skip, 0) :]), first=start)
 
     def get(self, stream_id: str) -> Stream:
         try:
@@ -241,11 +285,17 @@ class Hub:
         *,
         fd: str | None = None,
         ts: float | None = None,
+        checkpoint: dict[str, Any] | None = None,
     ) -> None:
-        """Number, store and fan out pieces read at one time from one fd. Never awaits."""
+        """Number, store and fan out pieces read at one time from one fd. Never awaits.
+
+        ``checkpoint`` is the source's position after these pieces; it is kept
+        in the same write as the lines (so a restart reads on from there).
+        """
         when = self._clock() if ts is None else ts
         # One shared time stamp and fd: the batch encoder formats them once.
-        self._store(stream, wire.encode_lines(stream.last_seq + 1, when, pieces, fd))
+        encoded = wire.encode_lines(stream.last_seq + 1, when, pieces, fd)
+        self._store(stream, encoded, checkpoint=checkpoint)
 
     def publish_lines(
         self, stream: Stream, lines: Iterable[tuple[float, str, str | None, bool]]
@@ -258,17 +308,26 @@ class Hub:
             encoded.append(wire.encode_line(seq, ts, text, fd, cont))
         self._store(stream, encoded)
 
-    def _store(self, stream: Stream, encoded: list[bytes]) -> None:
-        """Lines numbered from ``stream.last_seq + 1``: into history, then to the listener."""
+    def _store(
+        self,
+        stream: Stream,
+        encoded: list[bytes],
+        *,
+        first: int | None = None,
+        checkpoint: dict[str, Any] | None = None,
+    ) -> None:
+        """Lines numbered from ``first`` (default ``last_seq + 1``): kept, then to the listener."""
         if not encoded:
             return
-        first = stream.last_seq + 1
-        stream.last_seq += len(encoded)
+        start = stream.last_seq + 1 if first is None else first
         stream.lines_in += len(encoded)
         stream.bytes_in += sum(map(len, encoded))
-        stream.ring.extend(encoded)
+        # Kept before anyone is sent them: what a client has is on disk.
+        stream.history.append(start, encoded, checkpoint)
+        if self.store is not None:
+            self.store.enforce_budget()
         if self.listener is not None:
-            self.listener.on_lines(stream, first, encoded)
+            self.listener.on_lines(stream, start, encoded)
 
     def set_state(self, stream: Stream, state: str, **extra: Any) -> None:
         """Change a stream's state (``waiting``/``live``/``exited``/``error``)."""
@@ -299,7 +358,8 @@ class Hub:
             "streams": len(self.streams),
             "lines_in": {s.id: s.lines_in for s in self.streams.values()},
             "bytes_in": {s.id: s.bytes_in for s in self.streams.values()},
-            "history_lines": {s.id: len(s.ring) for s in self.streams.values()},
+            "history_lines": {s.id: s.last_seq - s.first_seq + 1 for s in self.streams.values()},
+            "history": {s.id: s.history.statistics() for s in self.streams.values()},
         }
 
 

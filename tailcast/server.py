@@ -6,7 +6,8 @@ Shutdown order (:meth:`Server.stop`), written down because it matters:
 2. close every client: WebSockets get close code 1001, SSE streams end
    (bounded wait, :data:`tailcast.web.shutdown.CLOSE_TIMEOUT`);
 3. cancel the source tasks and await each source's ``close()`` (processes get
-   SIGTERM, a grace period, then SIGKILL), bounded by :data:`SOURCE_CLOSE_TIMEOUT`.
+   SIGTERM, a grace period, then SIGKILL), bounded by :data:`SOURCE_CLOSE_TIMEOUT`;
+4. close the history store (a private data dir is removed).
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import asyncio
 import logging
 import socket
 import ssl
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from tailcast.config import Config
+from tailcast.history.store import HistoryStore
 from tailcast.hub import Hub
 
 # Imported eagerly: it does not import redis-py (tailcast.multihost.client
@@ -40,7 +43,22 @@ class Server:
 
     def __init__(self, config: Config, sources: list[Source] | None = None) -> None:
         self.config = config
-        self.hub = Hub(config.history)
+        # The history's home, before any stream exists; ConfigError (exit 2)
+        # when the data dir cannot be made, written or is another server's.
+        self.store = HistoryStore.open(
+            Path(config.data_dir) if config.data_dir else None,
+            disk_budget=config.disk_budget,
+            max_lines=config.history,
+            max_bytes=config.history_bytes,
+        )
+        try:
+            self._build(config, sources)
+        except BaseException:
+            self.store.close()
+            raise
+
+    def _build(self, config: Config, sources: list[Source] | None) -> None:
+        self.hub = Hub(config.history, store=self.store, history_bytes=config.history_bytes)
         self.registry = Registry(
             self.hub, max_clients=config.max_clients, queue_bytes=config.queue_bytes
         )
@@ -49,7 +67,7 @@ class Server:
         self.redis: WebNode | None = None
         source_hub = self.hub
         if config.redis:
-            source_hub = Hub(config.history)
+            source_hub = Hub(config.history, history_bytes=config.history_bytes)
             own = sources if sources is not None else config.sources
             self.redis = WebNode(config.redis, self.hub, source_hub if own else None)
         self.source_hub = source_hub
@@ -102,11 +120,14 @@ class Server:
         await stop_sources(self._tasks, self.sources)
         if self.redis is not None:
             await self.redis.stop()
+        # Last: nothing publishes any more. A private data dir goes here.
+        self.store.close()
 
     def statistics(self) -> dict[str, Any]:
         return {
             "hub": self.hub.statistics(),
             "registry": self.registry.statistics(),
             "sources": [s.statistics() for s in self.sources],
+            "history": self.store.statistics(),
             **({"redis": self.redis.statistics()} if self.redis is not None else {}),
         }

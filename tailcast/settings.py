@@ -21,6 +21,8 @@ RESTART_POLICIES = ("no", "on-failure", "always")
 _INT_OPTIONS = {
     "port": 0,
     "history": 1,
+    "history_bytes": 64 * 1024,
+    "disk_budget": 1024 * 1024,
     "lines": 0,
     "max_line": 64,
     "max_clients": 1,
@@ -41,6 +43,7 @@ _STR_OPTIONS = (
     "tls_key",
     "docker_host",
     "redis",
+    "data_dir",
 )
 SETTINGS = (*_INT_OPTIONS, *_FLOAT_OPTIONS, *_BOOL_OPTIONS, *_STR_OPTIONS, "allow_origin")
 
@@ -126,6 +129,8 @@ def _coerce_text(name: str, value: str, where: str) -> str:
         raise ConfigError(f"{where}: must be unix:///path or tcp://host:port", option=name)
     if name == "redis" and not re.match(r"(redis|rediss|unix)://", value):
         raise ConfigError(f"{where}: must be a redis:// or rediss:// URL", option=name)
+    if name == "data_dir" and (not value or "\0" in value):
+        raise ConfigError(f"{where}: must be a folder's path", option=name)
     if name == "host" and not value:
         raise ConfigError(f"{where}: must not be empty", option=name)
     return value

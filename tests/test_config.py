@@ -101,9 +101,10 @@ def test_defaults() -> None:
     assert (config.host, config.port, config.history, config.token) == (
         "127.0.0.1",
         8080,
-        10_000,
+        1_000_000,
         None,
     )
+    assert (config.history_bytes, config.disk_budget, config.data_dir) == (256 << 20, 2 << 30, None)
 
 
 def test_cli_over_env_over_file_over_defaults(tmp_path: Path) -> None:

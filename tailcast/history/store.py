@@ -26,6 +26,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from tailcast.defaults import DEFAULT_DISK_BUDGET, DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES
 from tailcast.errors import ConfigError
 from tailcast.history.log import DEFAULT_SEGMENT_BYTES, DiskUsage, StreamLog
 from tailcast.history.meta import StreamMeta
@@ -40,9 +41,7 @@ __all__ = [
     "stream_folder_name",
 ]
 
-DEFAULT_HISTORY_LINES = 1_000_000  # --history
-DEFAULT_HISTORY_BYTES = 256 * 1024 * 1024  # --history-bytes
-DEFAULT_DISK_BUDGET = 2 * 1024 * 1024 * 1024  # --disk-budget
+DEFAULT_HISTORY_LINES = DEFAULT_HISTORY  # --history
 _OPTION = "--data-dir"
 _MAX_PLAIN_NAME = 128
 
