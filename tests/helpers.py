@@ -22,7 +22,8 @@ from typing import IO, Any
 import aiohttp
 
 DEADLINE = 15.0
-SERVING_RE = re.compile(r"^tailcast: serving (\d+) streams on (\S+)$")
+# The contract's wording (additions 1.1): "1 stream", "3 streams"; clients match "streams?".
+SERVING_RE = re.compile(r"^tailcast: serving (\d+) streams? on (\S+)$")
 
 
 def poll(predicate: Callable[[], Any], timeout: float = DEADLINE, interval: float = 0.01) -> Any:

@@ -156,7 +156,7 @@ def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 # -- success: the serving line, and precedence through main() --------------------------------
 
-SERVING = re.compile(r"tailcast: serving 1 streams on http://127\.0\.0\.1:(\d+)(/\S*)")
+SERVING = re.compile(r"tailcast: serving 1 stream on http://127\.0\.0\.1:(\d+)(/\S*)")
 
 
 def test_port_0_prints_the_serving_line_first() -> None:

@@ -2,7 +2,7 @@
 
 ``tailcast serve``, ``tailcast run`` and ``tailcast agent`` all log to stderr
 the same way, end in order on the first SIGINT/SIGTERM and at once on the
-second, and (the first two) print ``tailcast: serving N streams on URL`` once
+second, and (the first two) print ``tailcast: serving N streams on URL`` (``1 stream``) once
 listening — the line clients and acceptance checks parse.
 """
 
@@ -69,7 +69,8 @@ async def start_and_announce(server: Server) -> bool:
         )
         return False
     n = len(server.hub.streams)
-    # Word for word as the contract has it ("N streams", also for 1): clients
-    # and acceptance checks parse this line.
-    print(f"tailcast: serving {n} streams on {url}", file=sys.stderr, flush=True)
+    # Word for word as the contract has it (additions 1.1: "1 stream",
+    # "3 streams"): clients and acceptance checks parse this line.
+    noun = "stream" if n == 1 else "streams"
+    print(f"tailcast: serving {n} {noun} on {url}", file=sys.stderr, flush=True)
     return True

@@ -1,7 +1,7 @@
 """``tailcast run [OPTIONS] -- COMMAND ARG...``: one command, served and echoed.
 
 The server starts with one process stream (plus any ``[[source]]`` of
-``--config``), prints ``tailcast: serving 1 streams on URL`` on stderr (the
+``--config``), prints ``tailcast: serving 1 stream on URL`` on stderr (the
 contract's exact words), and echoes the command's stdout to our stdout and
 its stderr to our stderr, byte for byte (colours included). When the command
 ends, the server keeps serving for ``--linger`` seconds so the page can still
