@@ -11,7 +11,8 @@ the ones before it; sources name the hub's types for the type checker only;
 - ``tailcast.sources``: I/O shells (stdin, files, processes, Docker) that
   publish into the hub.
 - ``tailcast.hub``: streams, sequence numbers, epochs, history.
-- ``tailcast.registry``: connected clients, bounded queues, gaps.
+- ``tailcast.client``: one client's bounded queue and its catch-up from history.
+- ``tailcast.registry``: connected clients, subscriptions, live fan-out.
 - ``tailcast.web``: aiohttp routes (WebSocket, SSE, HTTP API, static viewer).
 - ``tailcast.multihost``: Redis Streams between agents and web nodes.
 - ``tailcast.server``, ``tailcast.commands``, ``tailcast.cli``: one server,

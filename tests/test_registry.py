@@ -1,61 +1,19 @@
-"""The client registry: replay-then-live, resume, bounded queues and gaps, fan-out."""
+"""The client registry: replay-then-live, resume, subscriptions, fan-out, statistics.
+
+How one client's queue overflows into catch-up from history: tests/test_client.py.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tailcast.client import Client
 from tailcast.errors import TooManyClients
-from tailcast.hub import Hub, Stream
-from tailcast.protocol.lines import Piece
-from tailcast.registry import Client, Outgoing, Registry
-
-
-def publish(hub: Hub, stream: Stream, count: int, width: int = 10) -> None:
-    start = stream.last_seq + 1
-    hub.publish(stream, [Piece(f"{n:0{width}d}") for n in range(start, start + count)], ts=1.0)
-
-
-@dataclass
-class Seen:
-    """What one client received, frame by frame, decoded."""
-
-    lines: dict[str, list[int]] = field(default_factory=dict)
-    gaps: list[tuple[str, int, int]] = field(default_factory=list)
-    frames: list[dict[str, Any]] = field(default_factory=list)
-    items: list[Outgoing] = field(default_factory=list)
-
-
-def take(client: Client, seen: Seen | None = None) -> Seen:
-    """Everything queued for ``client`` right now (without waiting), checked and decoded."""
-    seen = seen or Seen()
-    batch = list(client.queue)
-    client.queue.clear()
-    client.queued_bytes = 0
-    for item in batch:
-        frame = json.loads(item.payload)
-        seen.items.append(item)
-        seen.frames.append(frame)
-        if frame["type"] == "lines":
-            seqs = [line["seq"] for line in frame["lines"]]
-            # The queue item's bookkeeping matches the frame it carries.
-            assert (item.first, item.last) == (seqs[0], seqs[-1])
-            assert seqs == list(range(seqs[0], seqs[-1] + 1))
-            assert all(line["text"] == f"{line['seq']:010d}" for line in frame["lines"])
-            seen.lines.setdefault(frame["stream"], []).extend(seqs)
-        elif frame["type"] == "gap":
-            seen.gaps.append((frame["stream"], frame["from"], frame["to"]))
-    return seen
-
-
-def make(history: int = 1000, queue_bytes: int = 1 << 20, **kw: Any) -> tuple[Hub, Registry]:
-    hub = Hub(history)
-    return hub, Registry(hub, queue_bytes=queue_bytes, **kw)
+from tests.queues import Seen, make, publish, read_once, take
 
 
 async def test_replay_then_live_without_loss_or_repeat() -> None:
@@ -142,53 +100,6 @@ def test_publishes_interleaved_with_subscribes(ops: list[tuple[str, int]]) -> No
         assert got == list(range(live_from, stream.last_seq + 1))
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    st.lists(
-        st.one_of(
-            st.tuples(st.just("publish"), st.integers(1, 60)),
-            st.tuples(st.just("take"), st.integers(0, 3)),
-            st.tuples(st.just("status"), st.integers(0, 1)),
-        ),
-        max_size=40,
-    ),
-    st.lists(st.integers(4096, 12_000), min_size=1, max_size=4),
-)
-def test_overflow_never_loses_or_repeats_silently(
-    ops: list[tuple[str, int]], queue_sizes: list[int]
-) -> None:
-    """Lines received plus gap ranges cover every seq exactly once, in order."""
-    hub, reg = make(history=10_000)
-    stream = hub.add_stream("s", "stdin")
-    clients: list[tuple[Client, Seen]] = []
-    for size in queue_sizes:
-        client = reg.connect()
-        client.max_bytes = size
-        reg.subscribe(client, ["s"], tail=0)
-        clients.append((client, Seen()))
-    for op, n in ops:
-        if op == "publish":
-            publish(hub, stream, n)
-        elif op == "status":
-            hub.set_state(stream, "live" if n else "waiting")
-        else:
-            client, seen = clients[n % len(clients)]
-            take(client, seen)
-        for client, _ in clients:
-            assert client.queued_bytes <= client.max_bytes
-    for client, seen in clients:
-        if client.closed:
-            continue  # closed as hopelessly behind: the transport says so
-        take(client, seen)
-        covered: list[int] = []
-        for frame in seen.frames:
-            if frame["type"] == "gap":
-                covered.extend(range(frame["from"], frame["to"] + 1))
-            elif frame["type"] == "lines":
-                covered.extend(line["seq"] for line in frame["lines"])
-        assert covered == list(range(1, stream.last_seq + 1))
-
-
 async def test_since_before_the_ring_gives_a_gap_first() -> None:
     hub, reg = make(history=10)
     stream = hub.add_stream("s", "stdin")
@@ -214,57 +125,6 @@ async def test_since_in_the_ring_and_since_ahead() -> None:
     assert seen_a.gaps == []
     assert seen_b.lines["s"] == [26, 27]
     assert seen_b.gaps == []
-
-
-async def test_overflow_gives_a_gap_then_the_newest_lines_others_get_everything() -> None:
-    hub, reg = make(history=10_000)
-    stream = hub.add_stream("s", "stdin")
-    fast = reg.connect("fast")
-    slow = reg.connect("slow")
-    slow.max_bytes = 4096  # a small queue for this client only
-    reg.subscribe(fast, ["s"], tail=0)
-    reg.subscribe(slow, ["s"], tail=0)
-    fast_seen = Seen()
-    for _ in range(40):
-        publish(hub, stream, 10)  # ~500 bytes per frame
-        take(fast, fast_seen)
-        assert slow.queued_bytes <= 4096
-    publish(hub, stream, 3)
-    take(fast, fast_seen)
-    assert fast_seen.lines["s"] == list(range(1, 404))
-    assert fast_seen.gaps == []
-
-    seen = take(slow)
-    assert seen.gaps, "an overflowing client must be told"
-    # Everything is accounted for: lines received + gap ranges = 1..403, in order.
-    covered: list[int] = []
-    for frame in seen.frames:
-        if frame["type"] == "gap":
-            covered.extend(range(frame["from"], frame["to"] + 1))
-        elif frame["type"] == "lines":
-            covered.extend(line["seq"] for line in frame["lines"])
-    assert covered == list(range(1, 404))
-    # ... and it goes on from the newest lines.
-    assert seen.lines["s"][-1] == 403
-    assert seen.frames[-1]["type"] == "lines"
-    assert slow.lines_dropped > 0
-    assert slow.gaps > 0
-    stats = reg.statistics()
-    assert stats["lines_dropped"] == slow.lines_dropped
-    assert stats["gaps"] == slow.gaps
-
-
-async def test_a_frame_larger_than_the_whole_queue_is_a_gap() -> None:
-    hub, reg = make()
-    stream = hub.add_stream("s", "stdin")
-    client = reg.connect("tiny")
-    client.max_bytes = 4096
-    reg.subscribe(client, ["s"], tail=0)
-    hub.publish(stream, [Piece("x" * 5000)])
-    publish(hub, stream, 1)
-    seen = take(client)
-    assert seen.gaps == [("s", 1, 1)]
-    assert seen.lines["s"] == [2]
 
 
 async def test_one_encoding_shared_by_all_subscribers() -> None:
@@ -371,20 +231,6 @@ async def test_max_clients_and_disconnect() -> None:
     assert reg.statistics()["connects"] == 3
 
 
-async def test_next_batch_waits_and_returns_empty_once_closed() -> None:
-    hub, reg = make()
-    stream = hub.add_stream("s", "stdin")
-    client = reg.connect()
-    reg.subscribe(client, ["s"], tail=0)
-    publish(hub, stream, 2)
-    batch = await client.next_batch()
-    assert [item.kind for item in batch] == ["lines"]
-    assert client.queued_bytes == 0
-    client.close("bye")
-    assert await client.next_batch() == []
-    assert client.close_reason == "bye"
-
-
 async def test_statistics() -> None:
     hub, reg = make()
     a = hub.add_stream("a", "stdin")
@@ -404,5 +250,52 @@ async def test_statistics() -> None:
     assert stats["queued_frames"] == 1
     assert stats["lines_dropped"] == 0
     assert stats["gaps"] == 0
+    assert stats["readers_catching_up"] == 0
+    assert stats["lines_from_history"] == 0  # tail=0: everything came live
     reg.disconnect(c2)
     assert reg.statistics()["subscriptions"] == {"a": 1}
+
+
+async def test_a_long_replay_is_read_from_history_in_bounded_chunks() -> None:
+    hub, reg = make(history=50_000, queue_bytes=8192)
+    stream = hub.add_stream("s", "stdin")
+    publish(hub, stream, 20_000)
+    client = reg.connect()
+    reg.subscribe(client, ["s"], since={"s": 0})
+    # Only a first chunk is queued by the subscribe; the rest as the client reads.
+    assert 0 < client.queued_bytes <= 8192
+    assert reg.statistics()["readers_catching_up"] == 1
+    publish(hub, stream, 5)
+    seen = read_once(client)
+    assert seen.lines["s"][0] == 1
+    take(client, seen)
+    assert seen.lines["s"] == list(range(1, 20_006))
+    stats = reg.statistics()
+    assert stats["lines_from_history"] == 20_005
+    assert stats["readers_catching_up"] == 0
+    assert stats["gaps"] == 0
+
+
+async def test_a_tail_longer_than_the_history_is_no_gap() -> None:
+    hub, reg = make(history=10)
+    stream = hub.add_stream("s", "stdin")
+    publish(hub, stream, 25)
+    client = reg.connect()
+    reg.subscribe(client, ["s"], tail=100)
+    seen = take(client)
+    assert seen.lines["s"] == list(range(16, 26))
+    assert seen.gaps == []
+
+
+async def test_a_history_that_restarts_is_a_gap_for_live_clients() -> None:
+    hub, reg = make()
+    stream = hub.add_stream("s", "stdin")
+    publish(hub, stream, 3)
+    client = reg.connect()
+    reg.subscribe(client, ["s"], tail=0)
+    # Numbered elsewhere (a mirror): lines 4..9 never came.
+    hub.publish_numbered(stream, 10, [json.dumps({"seq": 10, "text": "x"}).encode()])
+    frames = [json.loads(i.payload) for i in client.take_batch()]
+    assert frames[0] == {"type": "gap", "stream": "s", "from": 4, "to": 9}
+    assert [line["seq"] for line in frames[1]["lines"]] == [10]
+    assert (reg.statistics()["gaps"], reg.statistics()["lines_dropped"]) == (1, 6)

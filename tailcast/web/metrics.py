@@ -72,10 +72,20 @@ def _totals(hub: dict[str, Any], reg: dict[str, Any]) -> list[Metric]:
         ),
         CounterMetricFamily(
             "tailcast_lines_dropped",
-            "Lines dropped for slow clients",
+            "Lines clients missed because they left the history first",
             value=reg["lines_dropped"],
         ),
         CounterMetricFamily("tailcast_gaps", "Gap messages sent", value=reg["gaps"]),
+        GaugeMetricFamily(
+            "tailcast_readers_catching_up",
+            "Clients reading on from the history (behind on at least one stream)",
+            value=reg["readers_catching_up"],
+        ),
+        CounterMetricFamily(
+            "tailcast_lines_caught_up",
+            "Lines queued for clients from the history (replays and catch-up)",
+            value=reg["lines_from_history"],
+        ),
     ]
 
 

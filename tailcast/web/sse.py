@@ -15,9 +15,10 @@ import contextlib
 
 from aiohttp import web
 
+from tailcast.client import Client, Outgoing
 from tailcast.errors import TooManyClients, UnknownStream
 from tailcast.protocol import wire
-from tailcast.registry import Client, Outgoing, Registry
+from tailcast.registry import Registry
 from tailcast.web.auth import origin_allowed
 from tailcast.web.keys import CONFIG, HUB, REGISTRY
 from tailcast.web.params import natural

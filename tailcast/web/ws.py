@@ -1,9 +1,10 @@
 """``GET /ws``: protocol v1 over WebSocket.
 
-One connection = one :class:`~tailcast.registry.Client`. Two tasks serve it:
+One connection = one :class:`~tailcast.client.Client`. Two tasks serve it:
 this handler reads client frames, and a sender task drains the client's queue
 into the socket. Only the sender writes line data, so a slow socket only ever
-slows its own sender; the registry sees that as a full queue and sends a gap.
+slows its own sender; the registry sees that as a full queue, and the sender
+then reads on from the history at the socket's pace (``Client.next_batch``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import logging
 from aiohttp import WSMsgType, web
 
 from tailcast import __version__
+from tailcast.client import Client
 from tailcast.errors import FrameError, TooManyClients
 from tailcast.hub import Hub
 from tailcast.protocol import wire
-from tailcast.registry import Client, Outgoing, Registry
+from tailcast.registry import Registry
 from tailcast.web.auth import origin_allowed
 from tailcast.web.keys import AUTH, CONFIG, HUB, REGISTRY, WEBSOCKETS
 from tailcast.web.linger import LingeringWebSocketResponse
@@ -233,4 +235,4 @@ def _unsubscribe(
 
 def client_error(client: Client, message: str) -> None:
     """Queue an ``error`` frame (through the queue, so it keeps its place among lines)."""
-    client._put(Outgoing("error", None, 0, 0, wire.error_frame(message)))
+    client.send_error(message)

@@ -10,6 +10,7 @@ from typing import Any
 
 from playwright.sync_api import Page, Request, WebSocket, expect
 
+from tests.harness import publish_texts
 from tests.helpers import poll
 from tests.viewer.support import TcpProxy, ThreadServer, row_seqs, row_texts, wait_rows
 
@@ -98,9 +99,9 @@ def test_network_blip_resumes_without_duplicates_or_losses(
     assert len(got) == len(set(got))
 
 
-def test_gap_marker_loads_the_missing_lines(page: Page, server: Server) -> None:
-    # A tiny queue: a burst published in one go overflows it, so the page
-    # gets a gap instead of the burst (the lines stay in history).
+def test_a_burst_through_a_tiny_queue_arrives_whole(page: Page, server: Server) -> None:
+    # A tiny queue: a burst published in one go overflows it, and the page's
+    # sender reads on from the history: every line arrives, no gap marker.
     srv = server(queue_bytes=4096)
     sid = srv.add_stream("burst")
     page.goto(srv.url)
@@ -110,18 +111,50 @@ def test_gap_marker_loads_the_missing_lines(page: Page, server: Server) -> None:
     srv.publish_many(
         sid, [[f"burst {n:04d} " + "x" * 80 for n in range(i, i + 20)] for i in range(0, 600, 20)]
     )
+    poll(lambda: row_seqs(page, sid) == list(range(1, 602)))
+    expect(page.locator("#rows .row.gap")).to_have_count(0)
+    texts = row_texts(page, sid)
+    assert texts[1:] == [f"burst {n:04d} " + "x" * 80 for n in range(600)]
+    # The page goes on live after catching up.
+    srv.publish(sid, ["after"])
+    poll(lambda: row_seqs(page, sid)[-1:] == [602])
+
+
+def test_gap_marker_loads_the_missing_lines(page: Page, server: Server) -> None:
+    # A gap whose lines the history still holds. The server no longer sends
+    # one (a slow reader catches up instead), but the page must fill any gap it
+    # gets from a server: this one is put in the page's queue by hand, and the
+    # lines it covers are published past the page's cursor.
+    srv = server()
+    sid = srv.add_stream("burst")
+    page.goto(srv.url)
+    live(page)
+    srv.publish(sid, ["first"])
+    wait_rows(page, sid, 1)
+    burst = [f"burst {n:04d} " + "x" * 80 for n in range(600)]
+
+    def skip_the_burst() -> None:
+        assert srv.server is not None
+        registry, hub = srv.server.registry, srv.server.hub
+        stream = hub.streams[sid]
+        first = stream.last_seq + 1
+        for client in registry.clients:
+            with registry._lock:  # what the registry's own callers hold
+                if sid in client.cursors:
+                    client._push_gap(sid, first, first + len(burst) - 1)
+                    client.cursors[sid] = first + len(burst)
+        publish_texts(hub, stream, burst)
+
+    srv.call(skip_the_burst)
     gap = page.locator("#rows .row.gap").first
     expect(gap).to_contain_text("lines skipped")
     assert len(row_seqs(page, sid)) < 601
-    # Load every marker (a burst may leave more than one: the sender can drain
-    # the queue between two overflows), one at a time.
     loads = page.locator("#rows .row.gap .load")
     while (count := loads.count()) > 0:
         loads.first.click()
         expect(loads).to_have_count(count - 1)
     poll(lambda: row_seqs(page, sid) == list(range(1, 602)))
-    texts = row_texts(page, sid)
-    assert texts[1:] == [f"burst {n:04d} " + "x" * 80 for n in range(600)]
+    assert row_texts(page, sid)[1:] == burst
     # The page goes on live after the fill.
     srv.publish(sid, ["after"])
     poll(lambda: row_seqs(page, sid)[-1:] == [602])

@@ -34,7 +34,8 @@ async def test_metrics(serve: Serve, session: aiohttp.ClientSession) -> None:
     await client.recv_type("hello")
     await client.send({"type": "subscribe", "streams": ["app"], "since": {"app": 0}})
     await client.wait_lines("app", 10)
-    # A registry client that never drains, with a tiny queue: drops.
+    # A registry client that does not drain, with a tiny queue: it falls
+    # behind, and the history (10 lines) moves on without it.
     slow = h.registry.connect("slow")
     slow.max_bytes = 4096
     h.registry.subscribe(slow, ["app"], tail=0)
@@ -42,11 +43,20 @@ async def test_metrics(serve: Serve, session: aiohttp.ClientSession) -> None:
         publish(h.hub, app, 20)
     await client.wait_lines("app", 210)
     await apoll(lambda: h.registry.statistics()["lines_out"].get("app", 0) >= 210)
+    behind = await scrape(session, h)
+    assert behind["tailcast_readers_catching_up"] == 1
+    assert behind["tailcast_gaps_total"] == 1  # the resume's; the slow one has not read yet
+    # When it reads, it is told what left the history, then gets the rest.
+    slow.take_batch()
+    assert "app" not in slow.behind  # live again: the next line waits in its queue
+    publish(h.hub, app, 1)
+    await client.wait_lines("app", 211)
+    await apoll(lambda: h.registry.statistics()["lines_out"].get("app", 0) >= 211)
 
     m = await scrape(session, h)
-    assert m['tailcast_lines_in_total{stream="app"}'] == 230
+    assert m['tailcast_lines_in_total{stream="app"}'] == 231
     assert m['tailcast_lines_in_total{stream="other"}'] == 2
-    assert m['tailcast_lines_out_total{stream="app"}'] == 210
+    assert m['tailcast_lines_out_total{stream="app"}'] == 211
     assert m['tailcast_lines_out_total{stream="other"}'] == 0
     assert m['tailcast_history_lines{stream="app"}'] == 10
     assert m['tailcast_bytes_in_total{stream="app"}'] > 0
@@ -57,7 +67,10 @@ async def test_metrics(serve: Serve, session: aiohttp.ClientSession) -> None:
     assert m["tailcast_queue_bytes"] == stats["queued_bytes"] > 0
     assert m["tailcast_queue_frames"] == stats["queued_frames"] > 0
     assert m["tailcast_lines_dropped_total"] == stats["lines_dropped"] > 0
-    assert m["tailcast_gaps_total"] == stats["gaps"] >= 2  # the resume's and the slow one's
+    assert m["tailcast_gaps_total"] == stats["gaps"] == 2  # the resume's and the slow one's
+    assert m["tailcast_readers_catching_up"] == stats["readers_catching_up"] == 0
+    # The resume's 10 lines and the slow one's last ones came from the history.
+    assert m["tailcast_lines_caught_up_total"] == stats["lines_from_history"] >= 20
 
     # Counters survive a client leaving.
     dropped, gaps = stats["lines_dropped"], stats["gaps"]

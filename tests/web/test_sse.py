@@ -186,3 +186,28 @@ async def test_a_vanished_sse_client_frees_its_slot(
     assert response2.status == 200
     await reader2.wait_lines(1)
     response2.close()
+
+
+async def test_a_burst_larger_than_the_queue_arrives_whole(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    """SSE catches up from history like the WebSocket: every line, no gap."""
+    h = await serve(queue_bytes=16 * 1024, history=100_000)
+    app = h.hub.streams["app"]
+    publish(h.hub, app, 10)
+    # Resumed from the start: the replay itself comes through catch-up.
+    response, sse = await open_events(
+        session, h.url + "api/streams/app/events", **{"Last-Event-ID": "0"}
+    )
+    await sse.wait_lines(10)
+    publish(h.hub, app, 20_000)  # one batch, ~50 queues' worth
+    events: list[str | None] = []
+    while len(sse.lines) < 20_010:
+        events.append((await sse.next_event()).event)
+    assert_contiguous(sse.lines, 1)
+    assert len(sse.lines) == 20_010
+    assert "gap" not in events
+    stats = h.registry.statistics()
+    assert (stats["gaps"], stats["lines_dropped"]) == (0, 0)
+    assert stats["lines_from_history"] >= 20_000
+    response.close()
