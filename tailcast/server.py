@@ -78,7 +78,9 @@ class Server:
             if sources is not None
             else [build_source(spec, source_hub, config) for spec in config.sources]
         )
-        self.app = make_app(config, self.hub, self.registry)
+        self.app = make_app(
+            config, self.hub, self.registry, store=self.store, source_hub=source_hub
+        )
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.port = 0

@@ -14,9 +14,24 @@ from tailcast.web.keys import AUTH, CONFIG, HUB
 from tailcast.web.params import MAX_SEQ, bounded_int
 from tailcast.web.responses import json_error
 
-__all__ = ["list_streams", "login", "stream_lines", "stream_restart", "stream_stats", "stream_stop"]
+__all__ = [
+    "TextLines",
+    "list_streams",
+    "login",
+    "stream_lines",
+    "stream_restart",
+    "stream_stats",
+    "stream_stop",
+]
 
-DEFAULT_LIMIT = 100
+DEFAULT_LIMIT = 100  # lines of a page forward (since) or of the newest lines
+DEFAULT_BEFORE_LIMIT = 1000  # lines of a page backwards (before)
+# The most lines one page may ask for (and never more than --history): a page
+# is built in memory, the whole history is for the streamed download.
+MAX_LIMIT = 10_000
+# The streamed download writes about this much text at a time, then waits
+# until the socket has taken it: memory stays bounded whatever the history's size.
+DOWNLOAD_WRITE_BYTES = 1024 * 1024
 
 
 def _stream(request: web.Request) -> Stream:
@@ -30,29 +45,32 @@ async def list_streams(request: web.Request) -> web.Response:
     return web.json_response({"streams": request.app[HUB].infos()})
 
 
-async def stream_lines(request: web.Request) -> web.Response:
+async def stream_lines(request: web.Request) -> web.StreamResponse:
+    """A page of a stream's history: forward (since), backwards (before) or the newest.
+
+    ``format=text`` with none of ``since``, ``before`` and ``limit`` is the
+    whole kept history as plain text, streamed (:func:`_download`).
+    """
     stream = _stream(request)
-    history = request.app[HUB].history
     since = bounded_int(request, "since", 0, MAX_SEQ)
-    limit = bounded_int(request, "limit", 1, history)
-    limit = DEFAULT_LIMIT if limit is None else limit
+    before = bounded_int(request, "before", 1, MAX_SEQ)
+    if since is not None and before is not None:
+        raise web.HTTPBadRequest(text="since and before cannot be used together")
+    limit = bounded_int(request, "limit", 1, min(request.app[HUB].history, MAX_LIMIT))
     fmt = request.query.get("format", "json")
     if fmt not in ("json", "text"):
         raise web.HTTPBadRequest(text="format must be json or text")
-    if since is None:
-        _, lines = stream.newest(limit)
+    if fmt == "text" and since is None and before is None and limit is None:
+        return await _download(request, stream)
+    if before is not None:
+        _, lines = stream.read_before(before, DEFAULT_BEFORE_LIMIT if limit is None else limit)
+    elif since is not None:
+        _, lines = stream.lines_after(since, DEFAULT_LIMIT if limit is None else limit)
     else:
-        _, lines = stream.lines_after(since, limit)
+        _, lines = stream.newest(DEFAULT_LIMIT if limit is None else limit)
     if fmt == "text":
-        out: list[str] = []
-        for data in lines:
-            line = decode_line(data)
-            # A cont piece continues the previous line: join, do not break.
-            if line.get("cont") and out:
-                out[-1] += line["text"]
-            else:
-                out.append(line["text"])
-        body = "".join(t + "\n" for t in out)
+        text = TextLines()
+        body = text.feed(lines) + text.end()
         return web.Response(text=body, content_type="text/plain", charset="utf-8")
     head: dict[str, Any] = {
         "stream": stream.id,
@@ -65,6 +83,78 @@ async def stream_lines(request: web.Request) -> web.Response:
         b',"lines":[' + b",".join(lines) + b"]}"
     )
     return web.Response(body=body_bytes, content_type="application/json", charset="utf-8")
+
+
+class TextLines:
+    """Encoded lines to plain text, one ``\n``-ended line each, fed in pieces.
+
+    A ``cont`` piece continues the previous line: it is joined to it, not put
+    on a line of its own, also across the pieces fed (the download feeds one
+    chunk of the history at a time). A page that starts with a cont piece, or
+    one after a hole in the history, starts a line: there is nothing of its
+    line to join it to.
+    """
+
+    def __init__(self) -> None:
+        self._open = False  # a line has been started and not yet ended
+        self._next_seq: int | None = None
+
+    def feed(self, lines: list[bytes]) -> str:
+        out: list[str] = []
+        for data in lines:
+            line = decode_line(data)
+            joins = bool(line.get("cont")) and self._open and line.get("seq") == self._next_seq
+            if self._open and not joins:
+                out.append("\n")
+            out.append(line["text"])
+            self._open = True
+            seq = line.get("seq")
+            self._next_seq = seq + 1 if isinstance(seq, int) else None
+        return "".join(out)
+
+    def end(self) -> str:
+        """The last line's newline (nothing if no line came)."""
+        return "\n" if self._open else ""
+
+
+async def _download(request: web.Request, stream: Stream) -> web.StreamResponse:
+    """The stream's whole kept history as text, written as it is read from disk.
+
+    Chunked (the size is not known before the end); every write of about
+    :data:`DOWNLOAD_WRITE_BYTES` is awaited until the socket has taken it, so
+    memory stays bounded. The history is read up to the ``last_seq`` of the
+    moment the download starts; lines that leave the history meanwhile are
+    skipped, not waited for.
+    """
+    response = web.StreamResponse(
+        headers={
+            # inline: a browser shows it, and "save" or `curl -OJ` names it ID.log.
+            "Content-Disposition": f'inline; filename="{stream.id}.log"',
+            "Cache-Control": "no-store",
+        }
+    )
+    response.content_type = "text/plain"
+    response.charset = "utf-8"
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    text = TextLines()
+    pending: list[str] = []
+    size = 0
+    try:
+        for chunk in stream.history.iter_all(DOWNLOAD_WRITE_BYTES):
+            piece = text.feed(chunk)
+            pending.append(piece)
+            size += len(piece)
+            if size >= DOWNLOAD_WRITE_BYTES:
+                await response.write("".join(pending).encode())
+                pending.clear()
+                size = 0
+        pending.append(text.end())
+        await response.write("".join(pending).encode())
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client went away mid-download: nothing more to send
+    return response
 
 
 async def stream_stats(request: web.Request) -> web.Response:

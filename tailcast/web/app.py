@@ -13,11 +13,21 @@ from __future__ import annotations
 from aiohttp import web
 
 from tailcast.config import Config
+from tailcast.history.store import HistoryStore
 from tailcast.hub import Hub
 from tailcast.registry import Registry
 from tailcast.web import api, health, metrics, sse, viewer, ws
 from tailcast.web.auth import Auth
-from tailcast.web.keys import AUTH, CONFIG, HUB, PROMETHEUS, REGISTRY, WEBSOCKETS
+from tailcast.web.keys import (
+    AUTH,
+    CONFIG,
+    HUB,
+    PROMETHEUS,
+    REGISTRY,
+    SOURCE_HUB,
+    STORE,
+    WEBSOCKETS,
+)
 from tailcast.web.middleware import middlewares, security_headers
 from tailcast.web.shutdown import close_clients
 
@@ -27,8 +37,20 @@ __all__ = ["MAX_FIELD_SIZE", "make_app"]
 MAX_FIELD_SIZE = 16 * 1024
 
 
-def make_app(config: Config, hub: Hub, registry: Registry) -> web.Application:
-    """The aiohttp application for one server."""
+def make_app(
+    config: Config,
+    hub: Hub,
+    registry: Registry,
+    *,
+    store: HistoryStore | None = None,
+    source_hub: Hub | None = None,
+) -> web.Application:
+    """The aiohttp application for one server.
+
+    ``store`` is the history's data dir (its disk use in /metrics);
+    ``source_hub`` the hub of the node's own sources when it is not ``hub``
+    (multi-host: its faults are in /healthz too).
+    """
     app = web.Application(
         middlewares=middlewares(config.base_path, config.max_body),
         client_max_size=config.max_body,
@@ -39,7 +61,11 @@ def make_app(config: Config, hub: Hub, registry: Registry) -> web.Application:
     app[CONFIG] = config
     app[AUTH] = Auth(config.token)
     app[WEBSOCKETS] = set()
-    app[PROMETHEUS] = metrics.prometheus_registry(hub, registry)
+    if store is not None:
+        app[STORE] = store
+    if source_hub is not None and source_hub is not hub:
+        app[SOURCE_HUB] = source_hub
+    app[PROMETHEUS] = metrics.prometheus_registry(hub, registry, store)
     _add_routes(app.router, config.base_path)
     app.on_response_prepare.append(security_headers)
     app.on_shutdown.append(close_clients)

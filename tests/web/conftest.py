@@ -7,7 +7,9 @@ registry, queues and sockets is the production one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import os
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -50,3 +52,39 @@ def serve(start_server: Callable[..., Any]) -> Serve:
         return h
 
     return start
+
+
+@contextlib.contextmanager
+def full_disk(stream: Stream) -> Iterator[None]:
+    """While inside, the stream's open history file writes to ``/dev/full``.
+
+    A real ``ENOSPC`` from the kernel, on the descriptor the log already
+    holds (found in ``/proc/self/fd``): the log's own code meets the fault as
+    on a disk that filled up. At the end the file is put back.
+    """
+    folder = os.path.realpath(stream.history.log.folder) if stream.history.log else None
+    assert folder is not None, "a stream with a disk history"
+    fds = [
+        int(fd)
+        for fd in os.listdir("/proc/self/fd")
+        if _link(f"/proc/self/fd/{fd}").startswith(folder + os.sep)
+    ]
+    assert fds, "the history has an open file (publish a line first)"
+    saved = [os.dup(fd) for fd in fds]
+    full = os.open("/dev/full", os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        for fd in fds:
+            os.dup2(full, fd, inheritable=False)
+        yield
+    finally:
+        for fd, copy in zip(fds, saved, strict=True):
+            os.dup2(copy, fd, inheritable=False)
+            os.close(copy)
+        os.close(full)
+
+
+def _link(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:  # closed meanwhile (the listing's own fd)
+        return ""

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import aiohttp
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tailcast.history.kept import MEMORY_LINES
+from tailcast.hub import Hub
+from tailcast.registry import Registry
+from tailcast.web.metrics import prometheus_registry
 from tests.harness import ServerHarness
 from tests.helpers import apoll, ws_connect
-from tests.web.conftest import Serve, publish
+from tests.web.conftest import Serve, full_disk, publish
 
 
 async def scrape(session: aiohttp.ClientSession, h: ServerHarness) -> dict[str, float]:
@@ -82,3 +87,44 @@ async def test_metrics(serve: Serve, session: aiohttp.ClientSession) -> None:
     assert m["tailcast_queue_bytes"] == 0
     assert m["tailcast_lines_dropped_total"] == dropped
     assert m["tailcast_gaps_total"] == gaps
+
+
+async def test_history_metrics(serve: Serve, session: aiohttp.ClientSession) -> None:
+    h = await serve(disk_budget=1 << 30)
+    app, other = h.hub.streams["app"], h.hub.streams["other"]
+    total = MEMORY_LINES + 500
+    publish(h.hub, app, total)
+    publish(h.hub, other, 2)
+    # A page from before the part in memory is read back from disk.
+    async with session.get(h.url + "api/streams/app/lines?before=201&limit=200") as response:
+        assert len((await response.json())["lines"]) == 200
+
+    m = await scrape(session, h)
+    stats = app.history.statistics()
+    assert m['tailcast_history_lines{stream="app"}'] == total
+    assert m['tailcast_history_lines{stream="other"}'] == 2
+    assert m['tailcast_history_bytes{stream="app"}'] == stats["bytes"] > 0
+    assert m['tailcast_history_memory_only{stream="app"}'] == 0
+    assert m['tailcast_lines_from_disk_total{stream="app"}'] == stats["lines_from_disk"] >= 200
+    assert m['tailcast_lines_from_disk_total{stream="other"}'] == 0
+    assert m["tailcast_disk_budget_bytes"] == 1 << 30
+    assert m["tailcast_disk_used_bytes"] == h.server.store.bytes_used >= stats["bytes"]
+
+    with full_disk(other):
+        publish(h.hub, other, 1)
+        m = await scrape(session, h)
+    assert m['tailcast_history_memory_only{stream="other"}'] == 1
+    assert m['tailcast_history_memory_only{stream="app"}'] == 0
+    assert m['tailcast_history_lines{stream="other"}'] == 3
+
+
+def test_memory_by_design_is_not_memory_only() -> None:
+    # A hub without a store (a multi-host mirror) keeps history in memory on
+    # purpose: nothing failed. Without a store there are no disk families.
+    hub = Hub(100)
+    hub.add_stream("app", "stdin")
+    text = generate_latest(prometheus_registry(hub, Registry(hub))).decode()
+    samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    assert samples["tailcast_history_memory_only"] == 0
+    assert "tailcast_disk_budget_bytes" not in samples
+    assert "tailcast_disk_used_bytes" not in samples
