@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from tailcast.defaults import DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES
 from tailcast.errors import UnknownStream
 from tailcast.history.kept import StreamHistory
+from tailcast.history.log import StreamLog
 from tailcast.history.store import HistoryStore
 from tailcast.protocol import wire
 from tailcast.protocol.lines import Piece
@@ -205,11 +206,36 @@ class Hub:
                 meta.epoch = new_epoch
                 self.store.save_meta(meta)
         except OSError as exc:
-            # The disk fails at start: the stream lives, with a memory history.
-            history = self._memory_history()
-            history.reason = f"history on disk failed: {exc.strerror or exc}"
+            # The disk fails at start (full, I/O error): the stream lives, its
+            # history in memory, and the log is made again when the disk works.
+            store = self.store
+
+            def reopen() -> StreamLog:
+                # A fresh folder: the numbering is this new epoch's, whatever was there.
+                store.remove_stream(stream_id)
+                log, meta = store.stream_log(stream_id, kind, key)
+                meta.epoch = new_epoch
+                store.save_meta(meta)
+                return log
+
+            history = StreamHistory(
+                None,
+                max_lines=self.history,
+                on_fault=self._history_moved,
+                reopen=reopen,
+                reason=f"history on disk failed: {exc.strerror or exc}",
+            )
             return history, new_epoch
-        return StreamHistory(log, max_lines=self.history), meta.epoch
+        return StreamHistory(log, max_lines=self.history, on_fault=self._history_moved), meta.epoch
+
+    def _history_moved(self, history: StreamHistory) -> None:
+        """A history went to memory (disk fault) or back to disk: STREAM_INFO changed.
+
+        Every client gets the new stream list (``"history":"memory"`` comes or
+        goes), as for a stream added or removed; nothing is re-subscribed.
+        """
+        if self.listener is not None:
+            self.listener.on_streams([], [])
 
     def _memory_history(self) -> StreamHistory:
         return StreamHistory(None, max_lines=self.history, memory_bytes=self.history_bytes)

@@ -11,7 +11,9 @@ history goes on in memory only (``mode == "memory"``, ``reason`` says why),
 and every :data:`RETRY_SECONDS` an append tries the disk again. The lines the
 ring still holds that the disk missed are written first; lines that left the
 ring meanwhile are a hole in the log (the log starts a new segment after it),
-so a later reader gets a ``gap`` for exactly them.
+so a later reader gets a ``gap`` for exactly them. A log that could not even
+be opened (the disk was full when the stream began) is opened again the same
+way, through ``reopen``.
 
 No asyncio here: the hub calls this from its synchronous ``publish``.
 """
@@ -45,21 +47,28 @@ class StreamHistory:
         memory_bytes: int = MEMORY_BYTES,
         clock: Callable[[], float] = time.monotonic,
         on_fault: Callable[[StreamHistory], None] | None = None,
+        reopen: Callable[[], StreamLog] | None = None,
+        reason: str | None = None,
     ) -> None:
+        """``log`` None: memory only, for good (multi-host mirrors), or until
+        ``reopen`` (a log that failed to open, why in ``reason``) gives one."""
         self.log = log
         self.max_lines = max_lines
-        # Without a log (multi-host mirrors, a disk that failed at start) the
-        # ring is the whole history, bounded by --history as before.
-        self.ring: deque[bytes] = deque(maxlen=min(memory_lines, max_lines) if log else max_lines)
+        # Without a log for good the ring is the whole history, bounded by
+        # --history and ``memory_bytes`` (the hub passes --history-bytes there).
+        bounded = log is not None or reopen is not None
+        ring_lines = min(memory_lines, max_lines) if bounded else max_lines
+        self.ring: deque[bytes] = deque(maxlen=ring_lines)
         self.ring_bytes = 0
-        self.memory_bytes = memory_bytes if log is not None else 1 << 62
+        self.memory_bytes = memory_bytes
         self.last_seq = log.last_seq if log is not None else 0
         self.mode = "disk" if log is not None else "memory"
-        self.reason: str | None = None
+        self.reason: str | None = reason
         self.lines_from_disk = 0
         self._clock = clock
-        self._retry_at = 0.0
+        self._retry_at = clock() + RETRY_SECONDS if reopen is not None else 0.0
         self._on_fault = on_fault
+        self._reopen = reopen
         if log is not None and log.lines:
             # Warm the ring with the newest kept lines, so that a restart serves
             # "the last N" from memory as before.
@@ -101,11 +110,12 @@ class StreamHistory:
             self.ring_bytes = 0
         self.last_seq = first_seq + len(lines) - 1
         self._remember(lines)
-        if self.log is None:
+        if self.log is None and self._reopen is None:
             return
         if self.mode == "memory":
             self._retry(checkpoint)
             return
+        assert self.log is not None
         try:
             self.log.append(first_seq, lines, checkpoint)
         except OSError as exc:
@@ -134,9 +144,16 @@ class StreamHistory:
 
     def _retry(self, checkpoint: Mapping[str, Any] | None) -> None:
         """Back to disk if it works again: first what the ring has that the disk lacks."""
-        assert self.log is not None
         if self._clock() < self._retry_at:
             return
+        if self.log is None:
+            assert self._reopen is not None
+            try:
+                self.log = self._reopen()
+            except OSError as exc:
+                self._fail(exc)
+                return
+            self._reopen = None
         start = max(self.log.last_seq + 1, self.ring_first)
         missing = list(itertools.islice(self.ring, start - self.ring_first, None))
         try:
@@ -177,18 +194,26 @@ class StreamHistory:
         return start, out
 
     def read_before(self, seq: int, limit: int) -> tuple[int, list[bytes]]:
-        """The ``limit`` kept lines just before ``seq``, oldest first."""
+        """The ``limit`` kept lines just before ``seq``, oldest first.
+
+        Fewer at a hole (lines the disk missed while in memory mode, or the
+        seam between a ring the disk lags and the disk): page again before the
+        first seq returned.
+        """
         end = min(seq, self.last_seq + 1)
         limit = max(min(limit, end - self.first_seq), 0)
         ring_first = self.ring_first
         if end - limit >= ring_first or self.log is None or not self.log.lines:
             lo = max(end - limit, ring_first)
             return lo, list(itertools.islice(self.ring, lo - ring_first, max(end - ring_first, 0)))
-        if end > self.log.last_seq + 1:
+        disk_end = self.log.last_seq + 1
+        if end > disk_end and end > ring_first:
             # The newest part is in the ring only (the disk missed it): page from there.
             lo = max(end - limit, ring_first)
             return lo, list(itertools.islice(self.ring, lo - ring_first, end - ring_first))
-        first, lines = self.log.read_before(end, limit)
+        # ``end`` may lie in a hole the disk has (lines that left the ring while in
+        # memory mode): the page is the disk's lines before it.
+        first, lines = self.log.read_before(min(end, disk_end), limit)
         self.lines_from_disk += len(lines)
         return first, lines
 
