@@ -131,8 +131,16 @@ async def test_link_counts_outages_and_reconnections(
         await apoll(lambda: not link.connected.is_set())
         await apoll(lambda: link.last_error is not None)
         redis_server.restart()
-        await apoll(link.connected.is_set, timeout=20)
-        assert link.reconnects == 1 and len(outages) == 1 and len(syncs) == 2
+        # One outage, one reconnection, one sync more — or, when a pooled
+        # connection from before the restart fails once more right after it
+        # (seen under load), as many of each: never one without the others.
+        await apoll(
+            lambda: link.connected.is_set()
+            and link.reconnects >= 1
+            and len(outages) == link.reconnects
+            and len(syncs) == link.reconnects + 1,
+            timeout=20,
+        )
         messages = [r.getMessage() for r in caplog.records if r.name == log.name]
         assert [m for m in messages if "unreachable" in m and m.endswith(": waiting")]
         assert f"redis {redis_server.url} is back: testing resumed" in messages
