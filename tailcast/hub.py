@@ -324,7 +324,11 @@ class Hub:
         self._store(stream, encoded, checkpoint=checkpoint)
 
     def publish_lines(
-        self, stream: Stream, lines: Iterable[tuple[float, str, str | None, bool]]
+        self,
+        stream: Stream,
+        lines: Iterable[tuple[float, str, str | None, bool]],
+        *,
+        checkpoint: dict[str, Any] | None = None,
     ) -> None:
         """Like :meth:`publish`, each line with its own ``(ts, text, fd, cont)``."""
         seq = stream.last_seq
@@ -332,7 +336,7 @@ class Hub:
         for ts, text, fd, cont in lines:
             seq += 1
             encoded.append(wire.encode_line(seq, ts, text, fd, cont))
-        self._store(stream, encoded)
+        self._store(stream, encoded, checkpoint=checkpoint)
 
     def _store(
         self,

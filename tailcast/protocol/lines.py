@@ -84,18 +84,24 @@ class LineSplitter:
 
     __slots__ = ("_buf", "_cont", "max_line")
 
-    def __init__(self, max_line: int = DEFAULT_MAX_LINE) -> None:
+    def __init__(self, max_line: int = DEFAULT_MAX_LINE, *, cont: bool = False) -> None:
         if max_line < 4:
             raise ValueError("max_line must be at least 4 bytes (one UTF-8 character)")
         self.max_line = max_line
         self._buf = bytearray()
-        # True when the next piece continues a line already (partly) emitted.
-        self._cont = False
+        # True when the next piece continues a line already (partly) emitted
+        # (``cont=True``: by an earlier run, e.g. before a restart).
+        self._cont = cont
 
     @property
     def pending(self) -> int:
         """Bytes held back: a partial line waiting for its newline."""
         return len(self._buf)
+
+    @property
+    def cont(self) -> bool:
+        """Whether the next piece continues a line already (partly) emitted."""
+        return self._cont
 
     def feed(self, data: bytes) -> list[Piece]:
         """Add bytes; return every piece that is complete now."""

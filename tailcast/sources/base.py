@@ -19,10 +19,10 @@ import abc
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tailcast.protocol.lines import LineSplitter
+from tailcast.protocol.lines import LineSplitter, Piece
 
 if TYPE_CHECKING:
     from tailcast.config import Config, SourceSpec
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_FLUSH_DELAY",
     "SOURCE_CLOSE_TIMEOUT",
+    "Checkpointer",
     "LinePump",
     "Source",
     "start_sources",
@@ -44,6 +45,10 @@ DEFAULT_FLUSH_DELAY = 0.25
 # Longest wait for every source's close() at shutdown (a process gets SIGTERM,
 # a 4 s grace, SIGKILL, and a last read inside this).
 SOURCE_CLOSE_TIMEOUT = 8.0
+
+# A source's position after what a pump has published, given the bytes the
+# splitter still holds back and whether the last piece left its line open.
+Checkpointer = Callable[[int, bool], "dict[str, Any] | None"]
 
 
 class Source(abc.ABC):
@@ -71,6 +76,10 @@ class LinePump:
     ``feed`` publishes every complete line at once (all lines of one read in
     one batch); a partial line is published after ``flush_delay`` seconds of
     quiet and continued later as a ``cont`` piece.
+
+    With a ``checkpointer`` every publish carries the source's position
+    after exactly the bytes published (the bytes the splitter holds back are
+    not covered: a restart reads them again), in the same write as the lines.
     """
 
     def __init__(
@@ -81,37 +90,46 @@ class LinePump:
         max_line: int,
         fd: str | None = None,
         flush_delay: float = DEFAULT_FLUSH_DELAY,
+        checkpointer: Checkpointer | None = None,
     ) -> None:
         self.hub = hub
         self.stream = stream
         self.fd = fd
         self.flush_delay = flush_delay
         self.splitter = LineSplitter(max_line)
+        self.checkpointer = checkpointer
         self._timer: asyncio.TimerHandle | None = None
 
     def feed(self, data: bytes, ts: float | None = None) -> None:
-        pieces = self.splitter.feed(data)
-        if pieces:
-            self.hub.publish(self.stream, pieces, fd=self.fd, ts=ts)
+        self._publish(self.splitter.feed(data), ts)
         self._arm()
 
     def flush(self) -> None:
         """Publish the partial line now."""
         self._cancel()
-        pieces = self.splitter.flush()
-        if pieces:
-            self.hub.publish(self.stream, pieces, fd=self.fd)
+        self._publish(self.splitter.flush())
 
     def feed_eof(self) -> None:
         self._cancel()
-        pieces = self.splitter.feed_eof()
-        if pieces:
-            self.hub.publish(self.stream, pieces, fd=self.fd)
+        self._publish(self.splitter.feed_eof())
 
-    def reset(self) -> None:
-        """Forget a partial line (the file it came from was truncated or replaced)."""
+    def reset(self, *, cont: bool = False) -> None:
+        """End a partial line (its file was truncated or replaced); start afresh.
+
+        ``cont``: the next bytes continue a line an earlier run left open.
+        """
         self.feed_eof()
-        self.splitter = LineSplitter(self.splitter.max_line)
+        self.splitter = LineSplitter(self.splitter.max_line, cont=cont)
+
+    def _publish(self, pieces: list[Piece], ts: float | None = None) -> None:
+        if not pieces:
+            return
+        splitter = self.splitter
+        checkpoint = None
+        if self.checkpointer is not None:
+            # After the splitter call: what it holds back is not published yet.
+            checkpoint = self.checkpointer(splitter.pending, splitter.cont)
+        self.hub.publish(self.stream, pieces, fd=self.fd, ts=ts, checkpoint=checkpoint)
 
     def _arm(self) -> None:
         self._cancel()

@@ -5,6 +5,10 @@ A pipe, socket or terminal is read with the event loop
 redirected to stdin, ``/dev/null`` — is read in a worker thread instead. At
 end of input the stream goes to ``exited`` and the server keeps serving its
 history.
+
+Nothing resumes after a restart: what a pipe gave the previous run is gone,
+and a new standard input is a new stream of lines (numbered on from the
+stream's history when the data dir knows it).
 """
 
 from __future__ import annotations

@@ -15,6 +15,15 @@ nor repeats a line. The first time a container is attached its last
 when tailcast started; a container first seen later is read from the moment
 tailcast started (:attr:`Tracked.since`).
 
+Across a restart with the same ``--data-dir``: every publish carries the
+checkpoint ``{"container_id", "ts_ns", "count"}`` (the decoder's resume
+point: the last record accepted and how many records had exactly that
+timestamp), and a container the stream's checkpoint names is read on from it
+(:attr:`Tracked.resume`): ``since=`` a second early, and the decoder drops
+the records already published by timestamp and count, so the lines written
+while tailcast was down arrive and none twice. (A partial line the decoder
+held back at a ``SIGKILL``, not yet flushed, is not read again.)
+
 An error (the engine gone, bad data) ends the follow by raising: the source
 ends the whole round and reconnects.
 """
@@ -31,14 +40,14 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from tailcast.errors import SourceError
-from tailcast.protocol.engine_logs import LogDecoder, LogLine
+from tailcast.protocol.engine_logs import LogDecoder, LogLine, ResumePoint
 from tailcast.sources.docker.engine import Engine
 
 if TYPE_CHECKING:
     from tailcast.config import Config
     from tailcast.hub import Hub, Stream
 
-__all__ = ["READ_SIZE", "Follower", "Tracked"]
+__all__ = ["READ_SIZE", "Follower", "Tracked", "checkpoint", "resume_point"]
 
 READ_SIZE = 64 * 1024
 # A container in one of these states has never run: there is no log yet.
@@ -56,6 +65,7 @@ class Tracked:
     since: int | None  # first attach: read from here (None = use ``tail``)
     tail: int | None
     decoder: LogDecoder | None = None
+    resume: ResumePoint | None = None  # the first decoder starts here (a restart)
     exit_code: int | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
     died: asyncio.Event = field(default_factory=asyncio.Event)
@@ -88,7 +98,8 @@ class Follower:
             return
         tty = bool((info.get("Config") or {}).get("Tty"))
         if t.decoder is None or t.decoder.tty != tty:
-            t.decoder = LogDecoder(tty=tty, max_line=self.config.max_line)
+            t.decoder = LogDecoder(tty=tty, max_line=self.config.max_line, resume=t.resume)
+            t.resume = None
         state: Mapping[str, Any] = info.get("State") or {}
         if str(state.get("Status", "")).lower() in _NOT_STARTED:
             self.hub.set_state(t.stream, "waiting", message="container created, not started yet")
@@ -214,4 +225,26 @@ class Follower:
 
     def _publish(self, t: Tracked, lines: list[LogLine]) -> None:
         if lines:
-            self.hub.publish_lines(t.stream, ((p.ts, p.text, p.fd, p.cont) for p in lines))
+            self.hub.publish_lines(
+                t.stream,
+                ((p.ts, p.text, p.fd, p.cont) for p in lines),
+                checkpoint=checkpoint(t),
+            )
+
+
+def checkpoint(t: Tracked) -> dict[str, Any] | None:
+    """Where ``t``'s log is read up to: what a restart reads on from."""
+    if t.decoder is None:
+        return None
+    resume = t.decoder.resume
+    return {"container_id": t.id, "ts_ns": resume.ts_ns, "count": resume.count}
+
+
+def resume_point(saved: Mapping[str, Any] | None, container_id: str) -> ResumePoint | None:
+    """The resume point a stream's checkpoint holds for this container, if it is this one."""
+    if not saved or saved.get("container_id") != container_id:
+        return None
+    ts_ns, count = saved.get("ts_ns"), saved.get("count")
+    if type(ts_ns) is not int or type(count) is not int or ts_ns < 0 or count < 0:
+        return None
+    return ResumePoint(ts_ns, count)

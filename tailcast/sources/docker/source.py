@@ -32,7 +32,7 @@ import aiohttp
 from tailcast.errors import ProtocolError, SourceError
 from tailcast.sources.base import Source
 from tailcast.sources.docker.engine import Engine
-from tailcast.sources.docker.follow import Follower, Tracked
+from tailcast.sources.docker.follow import Follower, Tracked, resume_point
 from tailcast.sources.docker.stats import ContainerStats, NoContainerStats
 
 if TYPE_CHECKING:
@@ -63,11 +63,15 @@ class DockerSource(Source):
         # The single stream for docker:NAME; for many containers, a stream that
         # carries the engine connection's state (each container gets its own).
         if self.single:
-            self.stream = hub.add_stream(spec.name, "docker", container=self.selector)
+            self.stream = hub.add_stream(
+                spec.name, "docker", source_key=spec.raw, container=self.selector
+            )
             self.stream.stats_provider = NoContainerStats(self.selector)
         else:
             name = spec.name if spec.named else f"docker {self.selector}"
-            self.stream = hub.add_stream(name, "docker", container=self.selector)
+            self.stream = hub.add_stream(
+                name, "docker", source_key=spec.raw, container=self.selector
+            )
         self.tracked: dict[str, Tracked] = {}
         self.started_at = time.time()
         self.rounds = 0
@@ -189,10 +193,14 @@ class DockerSource(Source):
                 stream = self.stream
             else:
                 label = f"{self.spec.name}/{name}" if self.spec.named else name
-                stream = self.hub.add_stream(label, "docker", container=name)
+                stream = self.hub.add_stream(
+                    label, "docker", source_key=f"{self.spec.raw} {name}", container=name
+                )
             stream.detail["container"] = name
             stream.detail["container_id"] = cid[:12]
             t = Tracked(cid, stream, since=since, tail=tail)
+            # After a restart: read on where the stream's history ends.
+            t.resume = resume_point(stream.history.checkpoint, cid)
             stream.stats_provider = ContainerStats(self.engine, cid)
             self.tracked[cid] = t
             log.info("docker: following container %s (%s)", name, cid[:12])

@@ -9,15 +9,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Data", "Ended", "FileEvent", "Op", "State"]
+__all__ = ["Data", "Ended", "FileEvent", "Op", "Opened", "State"]
 
 
 @dataclass(frozen=True, slots=True)
 class Data:
-    """Bytes read from one opened file (``file`` numbers the files a follower opened)."""
+    """Bytes read from one opened file (``file`` numbers the files a follower opened).
+
+    ``at`` is the file offset of ``data[0]``; None for bytes that are not the
+    file's own (the unread rest recovered from a copytruncate copy).
+    """
 
     file: int
     data: bytes
+    at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """Opened file ``file`` (``dev``/``ino``) is read from offset ``at`` from now on.
+
+    ``before`` holds the file's bytes just before ``at`` (up to
+    :data:`~tailcast.sources.file.position.FINGERPRINT`), so the shell can
+    fingerprint its position without reading the file itself. ``cont``: the
+    read goes on from a saved position where a line was left open (a restart).
+    """
+
+    file: int
+    dev: int
+    ino: int
+    at: int
+    before: bytes = b""
+    cont: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,4 +65,4 @@ class Ended:
     file: int
 
 
-Op = Data | FileEvent | State | Ended
+Op = Data | FileEvent | State | Ended | Opened

@@ -11,11 +11,12 @@ itself (rotation, truncation, start position). A shell:
 - runs the blocking part (``stat``, ``pread``, the glob) of every woken file in
   *one* worker-thread call per wake-up, so hundreds of files cost one task and
   a few pool threads, never a thread each;
-- applies the result on the event loop: bytes go through a
-  :class:`~tailcast.sources.base.LinePump` per stream (reset when the data
-  switches to another file, so a partial line is never glued onto the next
-  file's first line), states and ``tail -F`` events
-  (:class:`~tailcast.sources.file.ops.FileEvent`) go to the hub;
+- applies the result on the event loop, per path
+  (:class:`~tailcast.sources.file.followed.FollowedPath`): bytes through a
+  line pump, states and ``tail -F`` events to the hub, and with every
+  publish the checkpoint a restart with the same ``--data-dir`` reads on from
+  (the stream is created with ``source_key`` = the SOURCE as written, so the
+  store knows it again);
 - looks at everything anyway every :data:`SAFETY_TICK` seconds (inotify
   mode) or ``--poll-interval`` seconds (``--poll``, a network file system, a
   directory that does not exist yet): missed changes, permission retries.
@@ -39,15 +40,16 @@ from typing import TYPE_CHECKING, Any
 
 import watchfiles
 
-from tailcast.sources.base import LinePump, Source
-from tailcast.sources.file.ops import Data, Ended, FileEvent, Op, State
+from tailcast.sources.base import Source
+from tailcast.sources.file.followed import FollowedPath
+from tailcast.sources.file.ops import Data, Op
 from tailcast.sources.file.tail import ROTATE_QUIET, FileFollower
 from tailcast.sources.file.watch.base import Changes, WatchBackend
 from tailcast.sources.file.watch.factory import shared_backend
 
 if TYPE_CHECKING:
     from tailcast.config import Config, SourceSpec
-    from tailcast.hub import Hub, Stream
+    from tailcast.hub import Hub
 
 __all__ = ["MAX_GLOB_STREAMS", "OLD_POLL", "SAFETY_TICK", "FileSource", "GlobSource"]
 
@@ -65,40 +67,12 @@ STEP_BUDGET = 8 * 1024 * 1024
 MAX_GLOB_STREAMS = 1000
 
 
-class _FollowedPath:
-    """One followed path: its follower, its stream and the pump between them."""
-
-    def __init__(self, hub: Hub, stream: Stream, follower: FileFollower, config: Config) -> None:
-        self.hub = hub
-        self.stream = stream
-        self.follower = follower
-        self.pump = LinePump(hub, stream, max_line=config.max_line, flush_delay=config.flush_delay)
-        self.owner: int | None = None  # the opened file whose bytes the pump holds
-        self.real = follower.path
-
-    def apply(self, ops: list[Op]) -> None:
-        hub, stream = self.hub, self.stream
-        for op in ops:
-            if isinstance(op, Data):
-                if self.owner is not None and op.file != self.owner:
-                    self.pump.reset()
-                self.owner = op.file
-                self.pump.feed(op.data)
-            elif isinstance(op, State):
-                hub.set_state(stream, op.state, message=op.message)
-            elif isinstance(op, FileEvent):
-                hub.event(stream, op.name)
-            elif isinstance(op, Ended) and op.file == self.owner:
-                self.pump.reset()
-                self.owner = None
-
-
 class _Work:
     """What one worker-thread call found."""
 
     def __init__(self) -> None:
-        self.results: list[tuple[_FollowedPath, list[Op], bool]] = []
-        self.left: list[_FollowedPath] = []  # not polled: the step budget ran out
+        self.results: list[tuple[FollowedPath, list[Op], bool]] = []
+        self.left: list[FollowedPath] = []  # not polled: the step budget ran out
         self.matches: list[str] | None = None
         self.dirs: set[str] = set()
         self.missing_dirs: set[str] = set()
@@ -111,7 +85,7 @@ class _FollowBase(Source):
     def __init__(self, spec: SourceSpec, hub: Hub, config: Config, *, quiet: float) -> None:
         super().__init__(spec, hub, config)
         self.quiet = quiet
-        self.followed: dict[str, _FollowedPath] = {}
+        self.followed: dict[str, FollowedPath] = {}
         self._wake = asyncio.Event()
         self._all = True  # poll every file on the next step
         self._dirty: set[str] = set()
@@ -178,7 +152,7 @@ class _FollowBase(Source):
         for f in list(self.followed.values()):
             # In a thread: it waits for a poll still running there after cancellation.
             await asyncio.to_thread(f.follower.close)
-            f.pump.feed_eof()
+            f.stop()
 
     def _polled(self) -> bool:
         """Whether this source must poll (no inotify for some of its directories)."""
@@ -225,7 +199,7 @@ class _FollowBase(Source):
         ):
             self._backend.refresh()  # a directory appeared since
 
-    def _work(self, targets: list[_FollowedPath], rescan: bool) -> _Work:
+    def _work(self, targets: list[FollowedPath], rescan: bool) -> _Work:
         """The blocking part of a step, in a worker thread."""
         work = _Work()
         if rescan:
@@ -257,15 +231,17 @@ class _FollowBase(Source):
     def _matched(self, matches: list[str]) -> None:
         pass
 
-    def _follow(self, path: str, name: str, *, initial: bool) -> _FollowedPath:
-        stream = self.hub.add_stream(name, "file", path=path)
+    def _follow(self, path: str, name: str, *, initial: bool) -> FollowedPath:
+        stream = self.hub.add_stream(name, "file", source_key=self.spec.raw, path=path)
         follower = FileFollower(
             path,
             backlog_lines=self.config.lines if initial else None,
             max_line=self.config.max_line,
             quiet=self.quiet,
+            # Where the previous run with this data dir got to in this file.
+            resume=stream.history.checkpoint,
         )
-        f = _FollowedPath(self.hub, stream, follower, self.config)
+        f = FollowedPath(self.hub, stream, follower, self.config)
         self.followed[path] = f
         self._dirty.add(path)
         return f
@@ -371,7 +347,7 @@ class GlobSource(_FollowBase):
             if path not in present and f.follower.lost():
                 self._end(path, f)
 
-    def _end(self, path: str, f: _FollowedPath) -> None:
+    def _end(self, path: str, f: FollowedPath) -> None:
         """A match is gone for good: end its stream (clients get a ``streams`` message)."""
         del self.followed[path]
         f.pump.feed_eof()

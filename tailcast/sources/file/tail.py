@@ -24,7 +24,9 @@ What it does, and why:
   we had missed from a copytruncate copy (:mod:`tailcast.sources.file.copytruncate`);
 - **start position**: a file there at start-up begins at its last
   ``backlog_lines`` lines (:mod:`tailcast.sources.file.backlog`); a file that
-  appears later is read from its start;
+  appears later is read from its start. With a ``resume`` checkpoint (saved
+  by a previous run), the first file opened is read on from it if it is the
+  same, unchanged file (:mod:`tailcast.sources.file.position`), else from 0;
 - every read is bounded by ``budget`` bytes per poll, so a large backlog is
   handed out in slices (``poll`` says when more is waiting).
 """
@@ -37,12 +39,13 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tailcast.sources.file.backlog import BLOCK, backlog_start
 from tailcast.sources.file.copytruncate import HEAD, read_copy_rest
-from tailcast.sources.file.ops import Data, Ended, FileEvent, Op, State
+from tailcast.sources.file.ops import Data, Ended, FileEvent, Op, Opened, State
+from tailcast.sources.file.position import bytes_before, resume_offset
 
 __all__ = ["DEFAULT_BUDGET", "MAX_OLDS", "ROTATE_QUIET", "VERIFY", "FileFollower"]
 
@@ -94,8 +97,11 @@ class FileFollower:
         quiet: float = ROTATE_QUIET,
         budget: int = DEFAULT_BUDGET,
         clock: Callable[[], float] = time.monotonic,
+        resume: Mapping[str, Any] | None = None,
     ) -> None:
         self.path = path
+        self.resume = resume  # for the first file opened only
+        self.resumed: bool | None = None  # whether that file was read on from it
         # None: read a file from its beginning (it appeared after start-up).
         self.backlog_lines = backlog_lines
         self.backlog_limit = (max(backlog_lines or 0, 1) + 1) * max_line
@@ -149,9 +155,7 @@ class FileFollower:
 
     def next_deadline(self) -> float | None:
         """When an old file may be retired (the shell polls again by then)."""
-        if not self.olds:
-            return None
-        return min(o.last_growth for o in self.olds) + self.quiet
+        return min(o.last_growth for o in self.olds) + self.quiet if self.olds else None
 
     def lost(self) -> bool:
         """The path has been gone for ``quiet`` seconds and every old file is read out."""
@@ -188,6 +192,7 @@ class FileFollower:
             "rotations": self.rotations,
             "truncations": self.truncations,
             "recovered_bytes": self.recovered,
+            "resumed": self.resumed,
         }
 
     # -- the path ------------------------------------------------------------------
@@ -224,7 +229,7 @@ class FileFollower:
             return
         fd, fst, offset = opened
         event = self._switch_event(now)
-        self._adopt(fd, fst, offset, now)
+        ops.append(self._adopt(fd, fst, offset, now))
         self._set_state(ops, "live")
         if event is not None:
             ops.append(FileEvent(event))
@@ -260,17 +265,23 @@ class FileFollower:
                 os.close(fd)
                 self._set_state(ops, "error", f"{self.path}: not a regular file")
                 return None
-            return fd, fst, self._start_offset(fd, fst.st_size)
+            return fd, fst, self._start_offset(fd, fst)
         except OSError as exc:
             os.close(fd)
             self._set_state(ops, "error", _message(self.path, exc))
             return None
 
-    def _start_offset(self, fd: int, size: int) -> int:
-        """0, or where the last ``backlog_lines`` lines start for the first file at start-up."""
-        if self.backlog_lines is None or self.ever_opened:
+    def _start_offset(self, fd: int, fst: os.stat_result) -> int:
+        """0; the first file's saved offset; or where its last ``backlog_lines`` lines start."""
+        if self.ever_opened:
             return 0
-        offset, scanned = backlog_start(fd, size, self.backlog_lines, self.backlog_limit)
+        if self.resume is not None:
+            offset = resume_offset(fd, fst, self.resume)
+            self.resumed = offset is not None
+            return offset or 0  # not the checkpoint's file: a new one
+        if self.backlog_lines is None:
+            return 0
+        offset, scanned = backlog_start(fd, fst.st_size, self.backlog_lines, self.backlog_limit)
         self.backlog_bytes_scanned += scanned
         return offset
 
@@ -290,17 +301,22 @@ class FileFollower:
             self.rotations += 1
         return event
 
-    def _adopt(self, fd: int, fst: os.stat_result, offset: int, now: float) -> None:
-        """Make the opened file the current one."""
+    def _adopt(self, fd: int, fst: os.stat_result, offset: int, now: float) -> Opened:
+        """Make the opened file the current one; the operation that says so."""
         self._ids += 1
         self.current = opened = _OpenFile(fd, fst, self._ids, offset, now)
+        before = b""
         with contextlib.suppress(OSError):
-            # What we know of the part we skip: to notice a rewrite, find a copy.
+            # What we know of the part we skip: to notice a rewrite, find a
+            # copy, fingerprint the position (the shell's checkpoints).
             opened.head = os.pread(fd, HEAD, 0)
-            if offset:
-                opened.last_read = os.pread(fd, min(VERIFY, offset), offset - min(VERIFY, offset))
+            before = bytes_before(fd, offset)
+            opened.last_read = before[-VERIFY:]
+        cont = bool(self.resumed and self.resume and self.resume.get("open"))
+        self.resume = None
         self.ever_opened = True
         self.lost_at = None
+        return Opened(opened.id, opened.dev, opened.ino, offset, before, cont)
 
     # -- reading -------------------------------------------------------------------
 
@@ -350,6 +366,8 @@ class FileFollower:
 
     def _start_over(self, f: _OpenFile, ops: list[Op]) -> None:
         """``f`` was truncated: recover the unread rest from a copy, then read from 0."""
+        # First: the copy's bytes are not this file's, the position is 0 already.
+        ops.append(Opened(f.id, f.dev, f.ino, 0))
         if f is self.current:
             got = read_copy_rest(
                 self.path,
@@ -360,9 +378,7 @@ class FileFollower:
             )
             self.bytes_read += got
             self.recovered += got
-        f.offset = 0
-        f.head = b""
-        f.last_read = b""
+        f.offset, f.head, f.last_read = 0, b"", b""
         self.truncations += 1
         ops.append(Ended(f.id))  # a partial line before the cut is complete
         ops.append(FileEvent("truncated"))
@@ -374,9 +390,9 @@ class FileFollower:
             chunk = os.pread(f.fd, min(BLOCK * 4, self.budget - got), f.offset)
             if not chunk:
                 break
+            ops.append(Data(f.id, chunk, f.offset))
             f.offset += len(chunk)
             got += len(chunk)
-            ops.append(Data(f.id, chunk))
             if len(chunk) >= VERIFY:
                 f.last_read = chunk[-VERIFY:]
             else:

@@ -21,6 +21,10 @@ may hold the child back is the optional terminal ``echo`` of ``tailcast run``
 (see :mod:`tailcast.commands.echo`), like ``tee`` would. This module knows
 nothing of the command line: ``tailcast run`` (:mod:`tailcast.commands.run`)
 builds a :class:`ProcessSource` and hands it its echo.
+
+After a restart with the same ``--data-dir`` the command simply runs again:
+there is nothing to read on from, but its stream (created with
+``source_key`` = the SOURCE as written) keeps its epoch and numbering.
 """
 
 from __future__ import annotations
@@ -112,7 +116,9 @@ class ProcessSource(Source):
         self, spec: SourceSpec, hub: Hub, config: Config, *, echo: Echo | None = None
     ) -> None:
         super().__init__(spec, hub, config)
-        self.stream = hub.add_stream(spec.name, "process", argv=list(spec.argv))
+        self.stream = hub.add_stream(
+            spec.name, "process", source_key=spec.raw, argv=list(spec.argv)
+        )
         self.stream.controller = self
         self.echo = echo
         self.grace = GRACE

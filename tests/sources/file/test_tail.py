@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tailcast.sources.file.ops import Data, Ended, FileEvent, Op, State
+from tailcast.sources.file.ops import Data, Ended, FileEvent, Op, Opened, State
 from tailcast.sources.file.tail import FileFollower
 
 
@@ -26,6 +26,12 @@ def append(path: Path, data: bytes) -> None:
         fh.write(data)
 
 
+def opened(path: Path, file: int, at: int = 0, before: bytes = b"") -> Opened:
+    """The operation for the file now at ``path`` being read from ``at``."""
+    st = os.stat(path)
+    return Opened(file, st.st_dev, st.st_ino, at, before)
+
+
 def data_of(ops: list[Op]) -> bytes:
     return b"".join(op.data for op in ops if isinstance(op, Data))
 
@@ -35,9 +41,10 @@ def test_a_file_there_at_start_begins_at_its_last_lines(tmp_path: Path) -> None:
     log.write_bytes(b"a\nb\nc\n")
     follower = FileFollower(str(log), backlog_lines=2, max_line=1024)
     try:
-        assert follower.poll() == ([State("live"), Data(1, b"b\nc\n")], False)
+        start = opened(log, 1, 2, b"a\n")
+        assert follower.poll() == ([start, State("live"), Data(1, b"b\nc\n", 2)], False)
         append(log, b"d\n")
-        assert follower.poll() == ([Data(1, b"d\n")], False)
+        assert follower.poll() == ([Data(1, b"d\n", 6)], False)
     finally:
         follower.close()
 
@@ -48,7 +55,8 @@ def test_a_file_that_appears_later_is_read_from_its_start(tmp_path: Path) -> Non
     try:
         assert follower.poll() == ([], False)  # still "waiting": no change to report
         log.write_bytes(b"a\nb\n")
-        assert follower.poll() == ([State("live"), Data(1, b"a\nb\n")], False)
+        ops = [opened(log, 1), State("live"), Data(1, b"a\nb\n", 0)]
+        assert follower.poll() == (ops, False)
     finally:
         follower.close()
 
@@ -64,7 +72,12 @@ def test_a_rename_reads_the_old_file_first_then_retires_it_when_quiet(tmp_path: 
         append(tmp_path / "app.log.1", b"late\n")  # the writer has not reopened yet
         log.write_bytes(b"new\n")
         ops, _ = follower.poll()
-        assert ops == [Data(1, b"late\n"), FileEvent("rotated"), Data(2, b"new\n")]
+        assert ops == [
+            Data(1, b"late\n", 4),
+            opened(log, 2),
+            FileEvent("rotated"),
+            Data(2, b"new\n", 0),
+        ]
         assert follower.next_deadline() == 5.0
         clock.now = 5.0
         assert follower.poll() == ([Ended(1)], False)
@@ -88,7 +101,7 @@ def test_a_deleted_file_back_after_the_quiet_window_is_reattached(tmp_path: Path
         assert follower.lost()
         log.write_bytes(b"two\n")
         ops, _ = follower.poll()
-        assert ops == [State("live"), FileEvent("reattached"), Data(2, b"two\n")]
+        assert ops == [opened(log, 2), State("live"), FileEvent("reattached"), Data(2, b"two\n", 0)]
     finally:
         follower.close()
 
@@ -102,7 +115,7 @@ def test_truncation_ends_the_partial_line_and_reads_from_zero(tmp_path: Path) ->
         os.truncate(log, 0)
         append(log, b"b\n")
         ops, _ = follower.poll()
-        assert ops == [Ended(1), FileEvent("truncated"), Data(1, b"b\n")]
+        assert ops == [opened(log, 1), Ended(1), FileEvent("truncated"), Data(1, b"b\n", 0)]
         assert follower.statistics()["truncations"] == 1
     finally:
         follower.close()
