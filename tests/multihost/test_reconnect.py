@@ -135,10 +135,12 @@ async def test_link_counts_outages_and_reconnections(
         # connection from before the restart fails once more right after it
         # (seen under load), as many of each: never one without the others.
         await apoll(
-            lambda: link.connected.is_set()
-            and link.reconnects >= 1
-            and len(outages) == link.reconnects
-            and len(syncs) == link.reconnects + 1,
+            lambda: (
+                link.connected.is_set()
+                and link.reconnects >= 1
+                and len(outages) == link.reconnects
+                and len(syncs) == link.reconnects + 1
+            ),
             timeout=20,
         )
         messages = [r.getMessage() for r in caplog.records if r.name == log.name]
