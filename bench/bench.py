@@ -620,7 +620,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="ARG",
         help="extra argument for tailcast (repeatable; use --tailcast-arg=--x)",
     )
-    p.add_argument("--history", type=int, default=10_000, help="tailcast --history")
+    p.add_argument(
+        "--history", type=int, default=1_000_000, help="tailcast --history (its default)"
+    )
     p.add_argument("--workers", type=int, default=2, help="client worker processes")
     p.add_argument(
         "--json-every",

@@ -84,6 +84,10 @@ def _take_lock(root: Path) -> int:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            # A full disk is a fault the history survives (in memory), not a
+            # reason not to start: the lock holds; only the pid is not written.
+            return fd
         os.close(fd)
         raise ConfigError(
             f"{_OPTION} {root}: cannot write in it: {exc.strerror}", option=_OPTION

@@ -27,6 +27,7 @@ import aiohttp
 import pytest
 
 from tailcast.config import parse_source
+from tailcast.errors import ConfigError
 from tailcast.history.store import HistoryStore
 from tests.harness import ServerHarness, make_config
 from tests.helpers import (
@@ -429,3 +430,16 @@ def test_a_restart_keeps_epoch_and_numbering_and_resumes_exactly(tmp_path: Path)
         assert texts(lines) == ["one", "two", "three"] * 2
         assert proc.stop() == 0
         assert_no_errors(stderr_of(proc))
+
+
+def test_a_new_data_dir_on_a_full_disk_opens(small_disk: Path) -> None:
+    """A data dir made on a disk that is already full: the server must start (its
+    history then lives in memory), not exit because the lock's pid cannot be written."""
+    fill_disk(small_disk / "filler")
+    store = HistoryStore.open(small_disk / "data")
+    try:
+        assert (small_disk / "data" / "lock").exists()
+        with pytest.raises(ConfigError, match="another tailcast"):
+            HistoryStore.open(small_disk / "data")  # the lock holds without the pid
+    finally:
+        store.close()
