@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from tailcast.hub import Stream
 from tailcast.protocol import wire
+from tailcast.shares import OWNER, Principal
 
 __all__ = ["SEND_BATCH_BYTES", "Client", "Outgoing", "lines_frame_size"]
 
@@ -89,6 +90,8 @@ class Client:
         self.following: dict[str, Stream] = {}
         self.behind: dict[str, Stream] = {}
         self.wildcard = False
+        # Who this client is: the owner sees every stream, a share link only its own.
+        self.principal: Principal = OWNER
         self.closed = False
         self.close_reason: str | None = None
         self._lock = lock if lock is not None else threading.Lock()

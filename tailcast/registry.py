@@ -33,6 +33,7 @@ from tailcast.defaults import DEFAULT_QUEUE_BYTES, DEFAULT_TAIL
 from tailcast.errors import TooManyClients
 from tailcast.hub import Hub, Stream
 from tailcast.protocol import wire
+from tailcast.shares import OWNER, Principal
 
 __all__ = ["Registry"]
 
@@ -65,11 +66,12 @@ class Registry:
 
     # -- clients ---------------------------------------------------------------------
 
-    def connect(self, peer: str = "") -> Client:
+    def connect(self, peer: str = "", principal: Principal = OWNER) -> Client:
         with self._lock:
             if len(self._clients) >= self.max_clients:
                 raise TooManyClients(f"{self.max_clients} clients connected already")
             client = Client(next(self._ids), peer, self.queue_bytes, self._lock)
+            client.principal = principal
             self._clients.add(client)
             self.connects += 1
             return client
@@ -113,15 +115,17 @@ class Registry:
         The replay comes from history through catch-up: a first chunk is
         queued now, the rest as the client reads. Nothing is subscribed when
         any id is unknown. Streams the client already follows keep their
-        cursor (never a line twice).
+        cursor (never a line twice). A share link's client knows only its
+        streams: ``*`` means those, any other id is unknown to it.
         """
+        sees = client.principal.sees
         with self._lock:
             ids = list(streams)
             if wire.ALL in ids:
-                ids = [i for i in ids if i != wire.ALL] + list(self.hub.streams)
+                ids = [i for i in ids if i != wire.ALL] + [s for s in self.hub.streams if sees(s)]
                 client.wildcard = True
                 self._wild.add(client)
-            unknown = [i for i in ids if i not in self.hub.streams]
+            unknown = [i for i in ids if i not in self.hub.streams or not sees(i)]
             if unknown:
                 return unknown
             for stream_id in dict.fromkeys(ids):
@@ -210,16 +214,28 @@ class Registry:
                 client._put_control(Outgoing("status", stream.id, 0, 0, frame))
 
     def on_streams(self, added: Sequence[Stream], removed: Sequence[Stream]) -> None:
-        frame = wire.streams_frame(self.hub.infos())
+        infos = self.hub.infos()
+        frame = wire.streams_frame(infos)
+        changed = {s.id for s in added} | {s.id for s in removed}
+        # A share link's clients hear only of their own streams, and only
+        # when one of those changed: one frame per distinct share.
+        scoped: dict[frozenset[str], bytes] = {}
         with self._lock:
             for stream in removed:
                 for client in self._subs.pop(stream.id, set()):
                     client._forget(stream.id)
             for client in self._clients:
-                client._put_control(Outgoing("streams", None, 0, 0, frame))
+                scope = client.principal.streams
+                if scope is None:
+                    client._put_control(Outgoing("streams", None, 0, 0, frame))
+                elif not changed.isdisjoint(scope):
+                    if scope not in scoped:
+                        scoped[scope] = wire.streams_frame(i for i in infos if i["id"] in scope)
+                    client._put_control(Outgoing("streams", None, 0, 0, scoped[scope]))
             for client in self._wild:
                 for stream in added:
-                    self._attach(client, stream, 0, None)
+                    if client.principal.sees(stream.id):
+                        self._attach(client, stream, 0, None)
 
     # -- sending side ----------------------------------------------------------------
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import time
 from typing import Any
 
 from aiohttp import web
@@ -42,7 +44,12 @@ def _stream(request: web.Request) -> Stream:
 
 
 async def list_streams(request: web.Request) -> web.Response:
-    return web.json_response({"streams": request.app[HUB].infos()})
+    """Every stream, or a share link's own ones."""
+    principal = request.app[AUTH].principal(request)
+    infos = request.app[HUB].infos()
+    if principal is not None and principal.streams is not None:
+        infos = [i for i in infos if principal.sees(i["id"])]
+    return web.json_response({"streams": infos})
 
 
 async def stream_lines(request: web.Request) -> web.StreamResponse:
@@ -202,9 +209,15 @@ async def login(request: web.Request) -> web.Response:
         return json_error(400, 'body must be JSON {"token": TOKEN}')
     if not auth.enabled:
         return web.Response(status=204)
-    session = auth.login(token, peer)
-    if session is None:
+    found = auth.login(token, peer)
+    if found is None:
         return json_error(401, "wrong token")
+    session, principal = found
+    max_age = SESSION_SECONDS
+    share = auth.shares.get(principal.share) if principal.share is not None else None
+    if share is not None:
+        # A share's cookie lasts no longer than the share (it stops working then anyway).
+        max_age = max(1, min(max_age, math.ceil(share.expires - time.time())))
     response = web.Response(status=204)
     config = request.app[CONFIG]
     response.set_cookie(
@@ -214,6 +227,6 @@ async def login(request: web.Request) -> web.Response:
         httponly=True,
         samesite="Strict",
         secure=is_https(request, config.trust_proxy),
-        max_age=SESSION_SECONDS,
+        max_age=max_age,
     )
     return response

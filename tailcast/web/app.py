@@ -10,13 +10,16 @@ imports this module.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
 from tailcast.config import Config
 from tailcast.history.store import HistoryStore
 from tailcast.hub import Hub
 from tailcast.registry import Registry
-from tailcast.web import api, health, metrics, sse, viewer, ws
+from tailcast.shares import ShareStore
+from tailcast.web import api, health, metrics, shares, sse, viewer, ws
 from tailcast.web.auth import Auth
 from tailcast.web.keys import (
     AUTH,
@@ -59,7 +62,8 @@ def make_app(
     app[HUB] = hub
     app[REGISTRY] = registry
     app[CONFIG] = config
-    app[AUTH] = Auth(config.token)
+    # Share links are kept in the data dir when there is one, else in memory.
+    app[AUTH] = Auth(config.token, ShareStore(Path(config.data_dir) if config.data_dir else None))
     app[WEBSOCKETS] = set()
     if store is not None:
         app[STORE] = store
@@ -69,6 +73,7 @@ def make_app(
     _add_routes(app.router, config.base_path)
     app.on_response_prepare.append(security_headers)
     app.on_shutdown.append(close_clients)
+    app.cleanup_ctx.append(shares.watch_expiry)
     return app
 
 
@@ -87,4 +92,7 @@ def _add_routes(r: web.UrlDispatcher, base: str) -> None:
     r.add_get(base + "api/streams/{id}/stats", api.stream_stats)
     r.add_post(base + "api/streams/{id}/restart", api.stream_restart)
     r.add_post(base + "api/streams/{id}/stop", api.stream_stop)
+    r.add_post(base + "api/shares", shares.create_share)
+    r.add_get(base + "api/shares", shares.list_shares)
+    r.add_delete(base + "api/shares/{id}", shares.delete_share)
     r.add_get(base + "static/{name:.+}", viewer.static_file)

@@ -6,6 +6,8 @@ WebSocket, so it offers ``bearer.TOKEN`` as a subprotocol beside
 ``POST /api/login`` trades the token for a random session id in an
 ``HttpOnly; SameSite=Strict`` cookie: the token itself is never stored in the
 browser. Sessions are kept in a bounded table (oldest dropped first).
+A share link's token (:mod:`tailcast.shares`) is presented the same ways and
+stands for that share only.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import time
 from collections import OrderedDict, deque
 
 from aiohttp import web
+
+from tailcast.shares import OWNER, Principal, ShareStore
 
 __all__ = ["COOKIE", "Auth", "is_https", "origin_allowed", "own_origin"]
 
@@ -28,11 +32,17 @@ LOGIN_FAILURES_PER_MINUTE = 10
 
 
 class Auth:
-    """Token checks for one server; a no-op when no token is configured."""
+    """Credentials to a :class:`~tailcast.shares.Principal`; a no-op when no token is configured.
 
-    def __init__(self, token: str | None) -> None:
+    A credential is the full token (the owner), a live share's token (that
+    share), or a session id from ``POST /api/login``, which remembers which of
+    the two logged in. A share's session ends with the share.
+    """
+
+    def __init__(self, token: str | None, shares: ShareStore | None = None) -> None:
         self._token = token.encode() if token else None
-        self._sessions: OrderedDict[str, float] = OrderedDict()
+        self.shares = shares if shares is not None else ShareStore(None)
+        self._sessions: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
         self._failures: dict[str, deque[float]] = {}
         self._clock = time.monotonic
 
@@ -41,37 +51,64 @@ class Auth:
         return self._token is not None
 
     def token_ok(self, candidate: str | None) -> bool:
+        """Whether ``candidate`` is the full (owner's) token."""
         if self._token is None:
             return True
         if not candidate:
             return False
         return hmac.compare_digest(candidate.encode("utf-8", "surrogateescape"), self._token)
 
+    def principal_of_token(self, candidate: str | None) -> Principal | None:
+        """The owner for the full token, a share for a live share's token, else ``None``."""
+        if self._token is None:
+            return OWNER
+        if not candidate:
+            return None
+        if self.token_ok(candidate):
+            return OWNER
+        share = self.shares.find(candidate)
+        return share.principal if share is not None else None
+
+    def principal(self, request: web.Request) -> Principal | None:
+        """Who the request is (header, cookie or subprotocol); ``None``: nobody we know."""
+        if self._token is None:
+            return OWNER
+        header = request.headers.get("Authorization", "")
+        if header[:7].lower() == "bearer ":
+            found = self.principal_of_token(header[7:].strip())
+            if found is not None:
+                return found
+        found = self.session_principal(request.cookies.get(COOKIE))
+        if found is not None:
+            return found
+        return self.principal_of_token(ws_bearer(request))
+
+    def _still_live(self, principal: Principal) -> bool:
+        return principal.share is None or self.shares.live(principal.share)
+
     def request_ok(self, request: web.Request) -> bool:
         """Whether the request carries valid credentials (header, cookie or subprotocol)."""
-        if self._token is None:
-            return True
-        header = request.headers.get("Authorization", "")
-        if header[:7].lower() == "bearer " and self.token_ok(header[7:].strip()):
-            return True
-        if self.session_ok(request.cookies.get(COOKIE)):
-            return True
-        return self.token_ok(ws_bearer(request))
+        return self.principal(request) is not None
+
+    def session_principal(self, session: str | None) -> Principal | None:
+        if not session:
+            return None
+        entry = self._sessions.get(session)
+        if entry is None:
+            return None
+        created, principal = entry
+        if self._clock() - created > SESSION_SECONDS or not self._still_live(principal):
+            del self._sessions[session]
+            return None
+        return principal
 
     def session_ok(self, session: str | None) -> bool:
-        if not session:
-            return False
-        created = self._sessions.get(session)
-        if created is None:
-            return False
-        if self._clock() - created > SESSION_SECONDS:
-            del self._sessions[session]
-            return False
-        return True
+        return self.session_principal(session) is not None
 
-    def login(self, token: str, peer: str) -> str | None:
-        """A new session id for a right token, else ``None``."""
-        if not self.token_ok(token):
+    def login(self, token: str, peer: str) -> tuple[str, Principal] | None:
+        """A new session id and whom it stands for, for a right token; else ``None``."""
+        principal = self.principal_of_token(token)
+        if principal is None:
             self._failures.setdefault(peer, deque(maxlen=LOGIN_FAILURES_PER_MINUTE)).append(
                 self._clock()
             )
@@ -79,10 +116,10 @@ class Auth:
                 self._failures.pop(next(iter(self._failures)))
             return None
         session = secrets.token_urlsafe(32)
-        self._sessions[session] = self._clock()
+        self._sessions[session] = (self._clock(), principal)
         while len(self._sessions) > MAX_SESSIONS:
             self._sessions.popitem(last=False)
-        return session
+        return session, principal
 
     def login_throttled(self, peer: str) -> bool:
         failures = self._failures.get(peer)

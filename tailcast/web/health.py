@@ -7,8 +7,9 @@ stream (``"ID: reason"``). Still ``200`` then, on purpose: live delivery goes
 on and the disk is retried by itself, so an orchestrator that restarted the
 server would only lose the part kept in memory.
 
-With a token set, a caller without credentials learns only the reasons, not
-the stream ids (every other route that names streams needs the token).
+With a token set, a caller without credentials (or with a share link's)
+learns only the reasons, not the stream ids (every other route that names
+streams needs the token).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def degraded_reasons(app: web.Application) -> list[str]:
 async def healthz(request: web.Request) -> web.Response:
     reasons = degraded_reasons(request.app)
     auth = request.app[AUTH]
-    if reasons and auth.enabled and not auth.request_ok(request):
+    principal = auth.principal(request)
+    if reasons and (principal is None or not principal.is_owner):
         # "ID: reason" -> "reason" (a stream id has no ':'), each reason once.
         reasons = list(dict.fromkeys(r.partition(": ")[2] for r in reasons))
     body: dict[str, Any] = {"status": "ok"}

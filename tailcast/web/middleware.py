@@ -6,7 +6,8 @@ Middlewares, outermost first (:func:`middlewares` gives them in that order):
 2. ``body_limit``: a body announced larger than ``--max-body`` is ``413`` at once;
 3. ``auth``: with a token configured, everything but ``/healthz``, the login
    route and the viewer's static files (which hold no log data: the viewer
-   must load to show its login form) needs credentials.
+   must load to show its login form) needs credentials; a share link's
+   credentials reach only what :func:`~tailcast.web.shares.share_refusal` lets through.
 
 Security headers go on every response through ``on_response_prepare``
 (:func:`security_headers`): no inline script, no framing, no sniffing, no referrer.
@@ -19,6 +20,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from tailcast.web.keys import AUTH
 from tailcast.web.responses import json_error
+from tailcast.web.shares import share_refusal
 
 __all__ = [
     "CSP",
@@ -81,23 +83,30 @@ def _open_paths(base: str) -> tuple[set[str], str]:
 
 
 def make_auth_middleware(base: str) -> Middleware:
-    """401 for a request without valid credentials, unless its path is open."""
+    """401 for a request without valid credentials, unless its path is open;
+    403/404 for a share link's request outside what it may read."""
     open_exact, open_prefix = _open_paths(base)
 
     @web.middleware
     async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         auth = request.app[AUTH]
+        if not auth.enabled:
+            return await handler(request)
         path = request.path
+        principal = auth.principal(request)
         # /ws answers unauthenticated clients itself, with close code 4001,
         # because a browser cannot read the status of a refused upgrade.
         if (
-            auth.enabled
+            principal is None
             and path not in open_exact
             and not path.startswith(open_prefix)
             and path != base + "ws"
-            and not auth.request_ok(request)
         ):
             return json_error(401, "not authenticated", **{"WWW-Authenticate": "Bearer"})
+        if principal is not None and not principal.is_owner:
+            refused = share_refusal(request, principal, base)
+            if refused is not None:
+                return refused
         return await handler(request)
 
     return auth_middleware

@@ -19,8 +19,9 @@ from tailcast.client import Client, Outgoing
 from tailcast.errors import TooManyClients, UnknownStream
 from tailcast.protocol import wire
 from tailcast.registry import Registry
+from tailcast.shares import OWNER
 from tailcast.web.auth import origin_allowed
-from tailcast.web.keys import CONFIG, HUB, REGISTRY
+from tailcast.web.keys import AUTH, CONFIG, HUB, REGISTRY
 from tailcast.web.params import natural
 from tailcast.web.responses import json_error
 
@@ -77,7 +78,11 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
         return json_error(404, str(exc))
     since, tail = _resume_point(request, stream.id)
     try:
-        client = registry.connect(request.remote or "")
+        # The middleware let only a stream of the share's through; the client
+        # carries the share so that its revocation or expiry ends this stream.
+        client = registry.connect(
+            request.remote or "", request.app[AUTH].principal(request) or OWNER
+        )
     except TooManyClients as exc:
         return json_error(503, str(exc), **{"Retry-After": "5"})
     try:

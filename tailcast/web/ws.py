@@ -25,6 +25,7 @@ from tailcast.web.keys import AUTH, CONFIG, HUB, REGISTRY, WEBSOCKETS
 from tailcast.web.linger import LingeringWebSocketResponse
 from tailcast.web.params import bounded_int, stream_ids
 from tailcast.web.responses import json_error
+from tailcast.web.shares import SHARE_ENDED
 
 __all__ = ["SERVER_NAME", "client_error", "websocket_handler"]
 
@@ -56,6 +57,8 @@ async def _sender(ws: web.WebSocketResponse, client: Client, registry: Registry)
             registry.sent(client, item)
     if client.close_reason and client.close_reason.startswith("too slow"):
         await ws.close(code=wire.CLOSE_POLICY, message=b"too slow")
+    elif client.close_reason == SHARE_ENDED:
+        await ws.close(code=wire.CLOSE_NOT_AUTHENTICATED, message=SHARE_ENDED.encode())
 
 
 async def websocket_handler(request: web.Request) -> web.StreamResponse:
@@ -69,10 +72,11 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         return json_error(
             400, f"more than {config.max_subscriptions} streams named (--max-subscriptions)"
         )
-    if not request.app[AUTH].request_ok(request):
+    principal = request.app[AUTH].principal(request)
+    if principal is None:
         return await _refuse_unauthenticated(request)
     try:
-        client = registry.connect(request.remote or "")
+        client = registry.connect(request.remote or "", principal)
     except TooManyClients as exc:
         return json_error(503, str(exc), **{"Retry-After": "5"})
     ws = LingeringWebSocketResponse(
@@ -106,7 +110,9 @@ async def _hello(
     """Send the hello and subscribe ``?streams=``; ``False`` if one is unknown (closed 4004)."""
     # Hello and the URL subscription in one step (no await between): the
     # hello's last_seq is exactly where live delivery starts.
-    hello = wire.hello_frame(SERVER_NAME, hub.infos())
+    # A share link's client hears only of its own streams.
+    infos = [i for i in hub.infos() if client.principal.sees(i["id"])]
+    hello = wire.hello_frame(SERVER_NAME, infos)
     unknown = registry.subscribe(client, streams, tail=tail) if streams else []
     await ws.send_frame(hello, WSMsgType.TEXT)
     if unknown:

@@ -49,5 +49,8 @@ def test_every_route_is_under_the_base_path() -> None:
         ("GET", "/logs/api/streams/{id}/stats"),
         ("POST", "/logs/api/streams/{id}/restart"),
         ("POST", "/logs/api/streams/{id}/stop"),
+        ("POST", "/logs/api/shares"),
+        ("GET", "/logs/api/shares"),
+        ("DELETE", "/logs/api/shares/{id}"),
         ("GET", "/logs/static/{name}"),
     }
