@@ -44,7 +44,8 @@ async def status(
 ) -> tuple[int, Any]:
     async with session.request(method, url, headers=headers, **kw) as response:
         text = await response.text()
-        return response.status, json.loads(text) if text and "json" in response.content_type else text
+        is_json = text and "json" in response.content_type
+        return response.status, json.loads(text) if is_json else text
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -65,7 +66,9 @@ async def test_without_a_token_shares_are_refused_with_why(
     assert code == 403
 
 
-async def test_owner_creates_lists_and_revokes(serve: Serve, session: aiohttp.ClientSession) -> None:
+async def test_owner_creates_lists_and_revokes(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
     h = await serve(token=TOKEN)
     before = time.time()
     share = await make_share(session, h, ["app"], 120)
