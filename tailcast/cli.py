@@ -1,4 +1,4 @@
-"""The command line: ``tailcast serve|run|watch|agent``; ``main(argv) -> int``.
+"""The command line: ``tailcast serve|run|watch|agent|share``; ``main(argv) -> int``.
 
 A bad option or source exits with status 2 and one line naming it. Settings
 come from the command line over ``TAILCAST_*`` variables over ``--config``
@@ -18,7 +18,7 @@ from tailcast.errors import ConfigError
 
 __all__ = ["build_parser", "console_main", "main"]
 
-COMMANDS = ("serve", "run", "watch", "agent")
+COMMANDS = ("serve", "run", "watch", "agent", "share")
 
 SOURCES_HELP = """\
 sources (an optional NAME= prefix names the stream):
@@ -237,7 +237,34 @@ def build_parser() -> dict[str, argparse.ArgumentParser]:
     )
     agent.add_argument("sources", nargs="*", metavar="SOURCE")
     _add_server_options(agent)
-    return {"serve": serve, "run": run, "watch": watch, "agent": agent}
+    return {"serve": serve, "run": run, "watch": watch, "agent": agent, "share": _share_parser()}
+
+
+def _share_parser() -> argparse.ArgumentParser:
+    share = _Parser(
+        prog="tailcast share",
+        description="Print a link that lets someone read some streams for a while "
+        "(the owner's token comes from TAILCAST_TOKEN).",
+    )
+    share.add_argument(
+        "--url",
+        required=True,
+        help="the server, e.g. https://logs.example.com/ (as the reader sees it)",
+    )
+    share.add_argument(
+        "--stream",
+        action="append",
+        metavar="ID",
+        required=True,
+        help="a stream to share (repeatable)",
+    )
+    share.add_argument(
+        "--expires",
+        default="1h",
+        metavar="DURATION",
+        help="how long it works: 90s, 30m, 2h, 1d (default 1h)",
+    )
+    return share
 
 
 def _settings(ns: argparse.Namespace) -> dict[str, Any]:
@@ -280,6 +307,10 @@ def _dispatch(command: str, ns: argparse.Namespace) -> int:
         from tailcast.commands.watch import watch_main
 
         return watch_main(ns)
+    if command == "share":
+        from tailcast.commands.share import share_main
+
+        return share_main(ns)
     from tailcast.commands.lifecycle import setup_logging
 
     setup_logging(ns.verbose)
