@@ -14,6 +14,7 @@ import { Permalinks } from "./links/links.js";
 import { onRowClick } from "./log/clicks.js";
 import { LogView } from "./log/log.js";
 import { Login } from "./login/login.js";
+import { takeShareLink } from "./login/share.js";
 import { DEFAULT_CAP, Store } from "./store/store.js";
 import { StreamsPanel } from "./streams/streams.js";
 import { Toolbar } from "./toolbar/toolbar.js";
@@ -79,6 +80,9 @@ bindKeys({
 
 panel.render();
 view.setView(null, panel.hidden);
+// A share link (#share=TOKEN) logs in before anything connects or reads the hash.
+const shareProblem = await takeShareLink();
+if (shareProblem !== null) say(shareProblem);
 links.follow();
 $("#log").focus();
 conn.start();
