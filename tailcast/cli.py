@@ -189,7 +189,7 @@ def build_parser() -> dict[str, argparse.ArgumentParser]:
         epilog=SOURCES_HELP,
         description="Serve sources live to browsers and terminals. "
         "'tailcast SOURCE...' is the same as 'tailcast serve SOURCE...'. "
-        "Other commands: tailcast run, tailcast watch, tailcast agent.",
+        "Other commands: tailcast run, tailcast watch, tailcast agent, tailcast share.",
     )
     serve.add_argument("sources", nargs="*", metavar="SOURCE")
     _add_server_options(serve)

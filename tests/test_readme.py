@@ -60,7 +60,7 @@ def _table_options(heading: str) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("command", ["serve", "run", "watch"])
+@pytest.mark.parametrize("command", ["serve", "run", "watch", "share"])
 def test_every_option_of_help_is_in_the_readme_options(command: str) -> None:
     documented = _table_options("\n## Options\n")
     missing = _options(build_parser()[command]) - documented
