@@ -209,6 +209,12 @@ def start_server(target: str, path: str, port: int, args: argparse.Namespace, lo
         str(port),
         "--history",
         str(args.history),
+        # The writer may pause mid-line for longer than the default 0.25 s on
+        # a loaded machine; tailcast then shows the partial line and sends the
+        # rest as a cont piece, which the clients' marker count would take for
+        # a lost line. A burst has no real partial lines: wait longer for them.
+        "--flush-delay",
+        "5",
         *args.tailcast_arg,
     ]
     os.environ["PYTHONPATH"] = os.pathsep.join(
