@@ -65,7 +65,13 @@ export class FindFurther {
       return dir < 0 ? st.olderKept() : !st.attached && st.hi >= 0;
     });
     if (ids.length === 0) {
-      this.view.step(dir, kind, true); // everything is here: go round
+      const whole = this.view.streamIds().every((id) => {
+        const st = this.store.streams.get(id);
+        return st.attached && !st.olderKept();
+      });
+      // The whole history is in the window: go round; else there is no more.
+      if (whole) this.view.step(dir, kind, true);
+      else this.say(`no ${kind === "error" ? "error" : "match"} ${dir < 0 ? "before" : "after"} these lines`);
       return;
     }
     this.busy = true;
