@@ -16,7 +16,9 @@ from tests.viewer.support import ThreadServer
 __all__ = ["dom_rows", "fill", "publish_structured", "seq_range"]
 
 
-def fill(srv: ThreadServer, sid: str, count: int, text: str = "line {i}", batch: int = 5000) -> None:
+def fill(
+    srv: ThreadServer, sid: str, count: int, text: str = "line {i}", batch: int = 5000
+) -> None:
     """Publish ``count`` lines ``text.format(i=seq)`` in batches, on the server's loop."""
     assert srv.server is not None
     hub = srv.server.hub
@@ -59,8 +61,11 @@ def dom_rows(page: Page) -> int:
 def seq_range(page: Page, sid: str) -> tuple[int, int]:
     """The lowest and highest seq of the line rows of ``sid`` in the page (0, 0 if none)."""
     lo_hi: list[int] = page.evaluate(
-        """sid => { const s = [...document.querySelectorAll(`#rows .row[data-sid="${sid}"][data-seq]`)]
-          .map(e => Number(e.dataset.seq)); return s.length ? [Math.min(...s), Math.max(...s)] : [0, 0]; }""",
+        """sid => {
+          const s = [...document.querySelectorAll(`#rows .row[data-sid="${sid}"][data-seq]`)]
+            .map(e => Number(e.dataset.seq));
+          return s.length ? [Math.min(...s), Math.max(...s)] : [0, 0];
+        }""",
         sid,
     )
     return lo_hi[0], lo_hi[1]
