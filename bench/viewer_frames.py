@@ -8,7 +8,12 @@ time the viewer's own frame work takes, long tasks (> 50 ms), and every few
 seconds the JS heap and DOM node count (Chrome DevTools Protocol).
 
     python bench/viewer_frames.py                 # 5000 lines/s for 60 s
-    python bench/viewer_frames.py --rate 5000 --duration 60 --cap 10000
+    python bench/viewer_frames.py --rate 5000 --duration 60 --cap 3000
+    python bench/viewer_frames.py --history 1000000   # end -> line 1 -> end
+
+With ``--history N`` it instead fills one stream with N lines and times the
+viewer going from the end to line 1 (Home) and back (End), sampling the
+number of rows in the page all the while (it must stay at most 3000).
 
 Prints a JSON summary. Numbers depend on the machine; this is a measurement,
 not a test.
@@ -29,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from playwright.sync_api import sync_playwright
 
-from tests.conftest import make_config
+from tests.harness import make_config
 from tests.viewer.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.viewer.support import ThreadServer
 
@@ -87,13 +92,89 @@ def pct(values: list[float], p: float) -> float:
     return round(s[min(len(s) - 1, int(len(s) * p / 100))], 2) if s else 0.0
 
 
+ROWS_PROBE = """() => { window.__rows = 0; const s = () => {
+  window.__rows = Math.max(window.__rows, document.querySelectorAll('#rows .row').length);
+  requestAnimationFrame(s); }; requestAnimationFrame(s); }"""
+
+
+def fill_history(srv: ThreadServer, sid: str, count: int) -> None:
+    """Publish ``count`` lines in batches (each call on the loop stays short)."""
+    hub = srv.server.hub  # type: ignore[union-attr]
+    for start in range(0, count, 20000):
+        n = min(20000, count - start)
+
+        def go(start: int = start, n: int = n) -> None:
+            now = time.time()
+            hub.publish_lines(
+                hub.streams[sid], [(now, line(start + k), None, False) for k in range(n)]
+            )
+
+        srv.call(go)
+
+
+def history_bench(count: int, cap: int) -> int:
+    srv = ThreadServer(make_config())
+    srv.start()
+    sid = srv.add_stream("build")
+    t0 = time.monotonic()
+    fill_history(srv, sid, count)
+    fill_s = round(time.monotonic() - t0, 1)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(f"{srv.url}?cap={cap}")
+            page.wait_for_selector(f'#rows .row[data-seq="{count}"]', timeout=60_000)
+            page.evaluate(ROWS_PROBE)
+            page.locator("#log").focus()
+            t1 = time.monotonic()
+            page.keyboard.press("Home")
+            page.wait_for_selector('#rows .row[data-seq="1"]', timeout=60_000)
+            to_start = time.monotonic() - t1
+            t2 = time.monotonic()
+            page.keyboard.press("End")
+            page.wait_for_selector(f'#rows .row[data-seq="{count}"]', timeout=60_000)
+            to_end = time.monotonic() - t2
+            # Scrolling up by pages (wheel) from the end: rows loaded per second.
+            page.locator("#log").hover()
+            t3 = time.monotonic()
+            for _ in range(40):
+                page.mouse.wheel(0, -4000)
+                page.wait_for_timeout(25)
+            scrolled = page.evaluate("window.tailcast.store.streams.get('build').lo")
+            scroll_s = time.monotonic() - t3
+            rows = page.evaluate("window.__rows")
+            browser.close()
+    finally:
+        srv.close()
+    print(
+        json.dumps(
+            {
+                "history_lines": count,
+                "fill_s": fill_s,
+                "end_to_line_1_s": round(to_start, 2),
+                "line_1_to_end_s": round(to_end, 2),
+                "round_trip_s": round(to_start + to_end, 2),
+                "wheel_40_steps_s": round(scroll_s, 2),
+                "wheel_reached_seq": scrolled,
+                "most_rows_in_dom": rows,
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rate", type=int, default=5000, help="lines per second (all streams)")
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of flood")
-    ap.add_argument("--cap", type=int, default=10000, help="the viewer's line cap")
+    ap.add_argument("--cap", type=int, default=3000, help="the viewer's window (most 3000)")
+    ap.add_argument("--history", type=int, default=0, help="lines of history: time end -> 1 -> end")
     ap.add_argument("--sample", type=float, default=5.0, help="seconds between memory samples")
     args = ap.parse_args(argv)
+    if args.history:
+        return history_bench(args.history, args.cap)
 
     srv = ThreadServer(make_config())
     srv.start()

@@ -90,6 +90,11 @@ export class Connection {
     };
   }
 
+  /** Send a client frame now, if connected (the next hello resubscribes anyway). */
+  send(frame) {
+    if (this.ws !== null && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
   _retry(code) {
     const wait = Math.min(RETRY_MAX, this.delay * (1 + 0.2 * Math.random()));
     this.delay = Math.min(RETRY_MAX, this.delay * 2);

@@ -9,14 +9,19 @@
  * @param {object} opts
  * @param {number} opts.tail history a new viewer asks for, per stream
  * @param {(text: string) => void} opts.notice shows the server's error frames
+ * @param {() => string[]|null} opts.levels the level filter, or null
  */
-export function frameHandlers(store, { tail, notice }) {
+export function frameHandlers(store, { tail, notice, levels = () => null }) {
   return {
     hello(msg) {
       store.setStreams(Array.isArray(msg.streams) ? msg.streams : [], false);
       const since = store.since();
       store.subscribedAll();
-      return { type: "subscribe", streams: ["*"], tail, since };
+      const only = levels();
+      const frame = { type: "subscribe", streams: ["*"], tail, since };
+      // The level filter, server side (1.1; a 1.0 server ignores it).
+      if (only !== null) frame.filter = { levels: only };
+      return frame;
     },
     frame(msg) {
       switch (msg.type) {

@@ -1,4 +1,5 @@
-// Clicks on the log's rows: a gap's load button, or a line (which a click,
+// Clicks on the log's rows: a gap's load button, a fold button (a build
+// section, a message's follows lines), or a line (which a click,
 // unlike a text selection, selects).
 
 /**
@@ -17,6 +18,13 @@ export function onRowClick(rowsEl, view, on) {
     if (rec === null) return;
     if (button !== null && rec.type === "gap") {
       on.gap(rec);
+      return;
+    }
+    if (ev.target.closest("button.fold") !== null && rec.type === "line") {
+      // A build section or a message with follows lines: fold or unfold.
+      if (rec.group !== null) rec.group.folded = !rec.group.folded;
+      else rec.folded = !rec.folded;
+      view.refresh();
       return;
     }
     if (rec.type === "line" && document.getSelection().isCollapsed) on.line(rec);

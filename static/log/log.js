@@ -3,7 +3,14 @@
 // - Batched: the store collects changes; one requestAnimationFrame applies
 //   them (new rows appended in one fragment, dead rows removed), so a flood
 //   of lines costs one layout per frame, not one per line.
-// - Bounded: rows exist only for live records (at most the store's cap).
+// - Bounded: rows exist only for the store's window (at most its cap, 3000);
+//   chunks off screen are neither laid out nor painted. Scrolling near the
+//   window's top or bottom asks for more history (`onneed`): the window
+//   moves over the whole history and the rows kept on screen stay put.
+// - Merged views stay in time order at the window's edges: records older
+//   than the oldest held of a stream with older history (`floor`), or newer
+//   than the newest held of a stream detached from its live end (`ceil`),
+//   wait until that stream's page is there.
 // - Smart follow: within FOLLOW_SLACK px of the bottom the view follows; a
 //   scroll up (wheel, keys, scrollbar) pauses it and counts new lines; the
 //   pause button, the "N new lines" button and End resume.
@@ -11,6 +18,7 @@
 //   filter decide which records get a row; matches are marked.
 
 import { compare } from "../store/store.js";
+import { effectiveLevel, folded } from "../store/structure.js";
 import { clock, fillText, makeRow } from "./row.js";
 
 export const FOLLOW_SLACK = 50;
@@ -26,6 +34,8 @@ export const CHUNK = 100;
  * each frame short. The store's cap drops the oldest before they are built.
  */
 export const ROWS_PER_FRAME = 500;
+/** Ask for more history when the window's edge is this many screens away. */
+export const NEED_SCREENS = 2;
 
 function chunk() {
   const c = document.createElement("div");
@@ -55,20 +65,33 @@ export class LogView {
     this.matches = 0;
     this.current = null; // the selected record (find next/previous, permalink)
     this.target = null; // a permalink {sid, seq} waiting for its line
-    this.pendingStep = 0;
+    this.pendingStep = null;
+    this.wantTop = false;
     this.times = false; // the timestamp column
     this.scheduled = false;
     this.full = true;
     this.lastTop = 0;
+    this.levels = null; // a Set of levels shown, or null: every line
+    this.raw = false; // JSON lines as they came, not as message + fields
+    this.floor = -Infinity;
+    this.ceil = Infinity;
+    this.onneed = () => {}; // (dir): -1 older history, 1 newer history
+    this.onedge = (dir, kind) => this.step(dir, kind, true); // no hit further in the window
+    this.onresume = () => true; // false: the view is not at the live end (jump there first)
     this.onupdate = () => {}; // after each frame: counts, pause state
     this.ontarget = () => {}; // a permalink target that cannot be found
+    this.ontargetMissing = () => false; // true: it is being loaded from the history
 
     store.onchange = () => this.schedule();
     scroller.addEventListener("scroll", () => this._onScroll(), { passive: true });
     // Intent to read back: pause at once, before the first frame of a smooth
     // scroll could be undone by the next follow.
-    scroller.addEventListener("wheel", (ev) => { if (ev.deltaY < 0) this.pause(); },
-      { passive: true });
+    scroller.addEventListener("wheel", (ev) => {
+      if (ev.deltaY < 0) {
+        this.pause();
+        if (scroller.scrollTop <= 0) this.onneed(-1); // nothing to scroll: the top already
+      }
+    }, { passive: true });
     scroller.addEventListener("keydown", (ev) => {
       if (["ArrowUp", "PageUp", "Home"].includes(ev.key)) this.pause();
     });
@@ -103,6 +126,11 @@ export class LogView {
 
   _visible(rec) {
     if (!this.inView(rec)) return false;
+    if (rec.key < this.floor || rec.key > this.ceil) return false;
+    if (rec.type === "line") {
+      if (rec.endMark || folded(rec)) return false;
+      if (this.levels !== null && !this.levels.has(effectiveLevel(rec))) return false;
+    }
     if (this.matcher !== null && this.matcher.only && rec.type === "line") return rec.m;
     return true;
   }
@@ -118,6 +146,21 @@ export class LogView {
     this.times = on;
     this.rowsEl.classList.toggle("times", on);
     this.refresh();
+  }
+
+  setLevels(levels) {
+    this.levels = levels;
+    this.refresh();
+  }
+
+  setRaw(on) {
+    this.raw = on;
+    this.refresh();
+  }
+
+  /** The streams this view shows. */
+  streamIds() {
+    return [...this.store.streams.keys()].filter((id) => this.inView({ sid: id }));
   }
 
   setMatcher(matcher) {
@@ -136,7 +179,7 @@ export class LogView {
     const ranges = rec.type === "line" && rec.m && this.matcher && !this.matcher.invert
       ? this.matcher.ranges(rec.plain) : null;
     const row = makeRow(rec, st ? st.info.name ?? rec.sid : rec.sid, st ? st.colour : 0, ranges,
-      { times: this.times, tags: this.single === null });
+      { times: this.times, tags: this.single === null, raw: this.raw });
     if (rec === this.current) row.classList.add("current");
     if (rec.m) row.classList.add("hit");
     return row;
@@ -148,25 +191,71 @@ export class LogView {
     this.scheduled = false;
     const changes = this.store.take();
     let added = 0;
+    if (changes.reset) this.full = true;
+    if (this.store.dropped > 0) {
+      if (!this.following) this.newCount += this.store.dropped;
+      this.store.dropped = 0;
+    }
     if (this.full) {
       this.full = false;
       this._rebuild();
       if (this.following) this._toBottom();
+      else if (this.wantTop) {
+        this.wantTop = false;
+        this.scroller.scrollTop = 0;
+        this.lastTop = 0;
+      }
     } else {
       added = this._apply(changes);
     }
     if (!this.following && added > 0) this.newCount += added;
     this._showMore();
     if (this.target !== null) this._seekTarget();
-    if (this.pendingStep !== 0) {
-      const dir = this.pendingStep;
-      this.pendingStep = 0;
-      this.step(dir);
+    if (this.pendingStep !== null) {
+      const { dir, kind } = this.pendingStep;
+      this.pendingStep = null;
+      this.step(dir, kind);
     }
     this.onupdate();
   }
 
+  /** The first record whose row is on screen, and its offset from the top. */
+  _anchor() {
+    const top = this.scroller.getBoundingClientRect().top;
+    const shown = this.shown;
+    let lo = 0;
+    let hi = shown.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (shown[mid].row.getBoundingClientRect().bottom <= top) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo >= shown.length) return null;
+    return { rec: shown[lo], offset: shown[lo].row.getBoundingClientRect().top - top };
+  }
+
+  /** The merged view's time bounds: see the module comment. */
+  _bounds() {
+    const firstKey = new Map();
+    const lastKey = new Map();
+    for (const rec of this.store.records) {
+      if (!firstKey.has(rec.sid)) firstKey.set(rec.sid, rec.key);
+      lastKey.set(rec.sid, rec.key);
+    }
+    this.floor = -Infinity;
+    this.ceil = Infinity;
+    if (this.single !== null) return;
+    for (const id of this.streamIds()) {
+      const st = this.store.streams.get(id);
+      if (!firstKey.has(id)) continue;
+      if (st.olderKept()) this.floor = Math.max(this.floor, firstKey.get(id));
+      if (!st.attached) this.ceil = Math.min(this.ceil, lastKey.get(id));
+    }
+  }
+
   _rebuild() {
+    const anchor = this.following || this.shown.length === 0 ? null : this._anchor();
+    this._bounds();
     for (const rec of this.shown) rec.row = null;
     this.shown = [];
     this.matches = 0;
@@ -183,7 +272,14 @@ export class LogView {
     }
     this.rowsEl.replaceChildren(frag);
     if (this.current !== null && this.current.row === null) this.current = null;
-    if (!this.following && this.current !== null) this.current.row.scrollIntoView({ block: "center" });
+    if (anchor !== null && anchor.rec.row !== null) {
+      // The line at the top of the screen stays there.
+      const top = this.scroller.getBoundingClientRect().top;
+      this.scroller.scrollTop += anchor.rec.row.getBoundingClientRect().top - top - anchor.offset;
+      this.lastTop = this.scroller.scrollTop;
+    } else if (!this.following && this.current !== null) {
+      this.current.row.scrollIntoView({ block: "center" });
+    }
   }
 
   _drop(rec) {
@@ -272,6 +368,12 @@ export class LogView {
     return s.scrollHeight - s.scrollTop - s.clientHeight <= FOLLOW_SLACK;
   }
 
+  /** Scroll to the window's top once the next frame has built its rows. */
+  toTop() {
+    this.wantTop = true;
+    this.schedule();
+  }
+
   _toBottom() {
     const s = this.scroller;
     s.scrollTop = s.scrollHeight;
@@ -283,20 +385,34 @@ export class LogView {
     const movedUp = top < this.lastTop - 1;
     this.lastTop = top;
     if (this.following && movedUp && !this._atBottom()) this.pause();
-    else if (!this.following && this._atBottom() && !movedUp) this.resume();
+    else if (!this.following && this._atBottom() && !movedUp && this.attached()) this.resume();
+    if (this.following) return;
+    const s = this.scroller;
+    const room = s.clientHeight * NEED_SCREENS;
+    if (top < room) this.onneed(-1);
+    if (s.scrollHeight - top - s.clientHeight < room && !this.attached()) this.onneed(1);
+  }
+
+  /** Whether every stream in view is at its live end. */
+  attached() {
+    return this.streamIds().every((id) => this.store.streams.get(id).attached);
   }
 
   pause() {
     if (!this.following) return;
     this.following = false;
+    this.store.pinned = true;
     this.scroller.classList.remove("following");
     this.newCount = 0;
     this._showMore();
     this.onupdate();
   }
 
-  resume() {
+  /** Follow the live end again; `force`: the window is there already. */
+  resume(force = false) {
+    if (!force && !this.onresume()) return; // the loader jumps there, then resumes
     this.following = true;
+    this.store.pinned = false;
     this.scroller.classList.add("following");
     this.newCount = 0;
     this._toBottom();
@@ -330,27 +446,44 @@ export class LogView {
     return this.shown.find((r) => r.row === row) ?? null;
   }
 
-  /** Move to the next (dir 1) or previous (dir -1) matching row. */
-  step(dir) {
+  /** Whether a record is a hit for stepping: a find match, or an error line. */
+  _hit(rec, kind) {
+    if (kind === "find") return rec.m;
+    const level = rec.type === "line" ? effectiveLevel(rec) : undefined;
+    return (level === "error" || level === "fatal") && !rec.follows;
+  }
+
+  /**
+   * Move to the next (dir 1) or previous (dir -1) hit (`kind`: "find" or
+   * "error"). Past the window's last hit `onedge` decides (search the
+   * history); with `wrap` it goes round to the other end of the window.
+   */
+  step(dir, kind = "find", wrap = false) {
     if (this.full) {
       // The filter just changed: step once the rows are rebuilt.
-      this.pendingStep = dir;
+      this.pendingStep = { dir, kind };
       this.schedule();
       return;
     }
-    const hits = this.shown.filter((r) => r.m);
-    if (hits.length === 0) return;
+    const hits = this.shown.filter((r) => this._hit(r, kind));
     let i;
     if (this.current !== null && !this.current.dead) {
       const pos = hits.findIndex((r) => compare(r, this.current) >= 0);
       if (dir > 0) {
-        i = pos === -1 ? 0 : hits[pos] === this.current ? pos + 1 : pos;
+        i = pos === -1 ? hits.length : hits[pos] === this.current ? pos + 1 : pos;
       } else {
         i = (pos === -1 ? hits.length : pos) - 1;
       }
-      i = (i + hits.length) % hits.length;
     } else {
       i = dir > 0 ? 0 : hits.length - 1;
+    }
+    if (i < 0 || i >= hits.length) {
+      if (!wrap) {
+        this.onedge(dir, kind);
+        return;
+      }
+      if (hits.length === 0) return;
+      i = (i + hits.length) % hits.length;
     }
     this.select(hits[i]);
   }
@@ -368,6 +501,10 @@ export class LogView {
     if (rec !== undefined) {
       this.target = null;
       this.select(rec);
+      return;
+    }
+    if (this.ontargetMissing(sid, seq)) {
+      this.target = null;
       return;
     }
     const st = this.store.streams.get(sid);

@@ -6,6 +6,67 @@
 // style="" attributes).
 
 import { isPlain, paletteColour } from "../ansi/ansi.js";
+import { effectiveLevel } from "../store/structure.js";
+
+/** The level marker's text: readable without its colour. */
+export const LEVEL_MARKS = {
+  fatal: "FATAL", error: "ERROR", warn: "WARN", info: "INFO", debug: "DEBUG", trace: "TRACE",
+};
+
+function foldButton(isFolded, what) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "fold";
+  b.setAttribute("aria-expanded", String(!isFolded));
+  b.textContent = `${isFolded ? "▸" : "▾"} ${what}`;
+  return b;
+}
+
+function seconds(s) {
+  if (!(s >= 0)) return "";
+  return s < 60 ? `${s.toFixed(s < 10 ? 1 : 0)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}
+
+/** A build section's header: its name, its length and time once ended, a fold button. */
+function sectionHeader(row, tx, rec) {
+  const g = rec.group;
+  row.classList.add("section");
+  if (g.folded) row.classList.add("folded");
+  const b = foldButton(g.folded, g.name);
+  b.classList.add("section-name");
+  tx.append(b);
+  const info = [];
+  if (g.lines !== undefined) info.push(`${g.lines} line${g.lines === 1 ? "" : "s"}`);
+  if (g.end !== null && g.end !== undefined) info.push(seconds(g.end - g.start));
+  if (info.length) {
+    const span = document.createElement("span");
+    span.className = "meta";
+    span.textContent = info.join(" · ");
+    tx.append(span);
+  }
+}
+
+/** A JSON line as its message and key=value fields. */
+function jsonText(tx, json) {
+  if (json.message !== null) {
+    const m = document.createElement("span");
+    m.className = "msg";
+    m.textContent = json.message;
+    tx.append(m);
+  }
+  for (const [k, v] of json.fields) {
+    const f = document.createElement("span");
+    f.className = "kv";
+    const key = document.createElement("span");
+    key.className = "k";
+    key.textContent = `${k}=`;
+    const val = document.createElement("span");
+    val.className = "v";
+    val.textContent = v;
+    f.append(key, val);
+    tx.append(" ", f);
+  }
+}
 
 const pad2 = (n) => String(n).padStart(2, "0");
 
@@ -128,8 +189,28 @@ export function makeRow(rec, name, colour, ranges, columns) {
     if (rec.contd) row.classList.add("contd");
     row.dataset.seq = String(rec.seq);
     if (ts !== null) ts.textContent = clock(rec.ts);
-    fillText(tx, rec, ranges);
+    const level = effectiveLevel(rec);
+    if (level !== undefined) {
+      // Colour and a word: the level reads without colour too.
+      row.classList.add(`lv-${level}`);
+      row.dataset.level = level;
+      const lv = document.createElement("span");
+      lv.className = "lv";
+      lv.textContent = LEVEL_MARKS[level];
+      lv.title = level;
+      lead.push(lv);
+    }
+    if (rec.group !== null) {
+      sectionHeader(row, tx, rec);
+    } else if (rec.json !== null && !columns.raw && !(ranges && ranges.length)) {
+      jsonText(tx, rec.json);
+      row.classList.add("json");
+    } else {
+      fillText(tx, rec, ranges);
+    }
+    if (rec.follows) row.classList.add("follows");
     row.append(...lead, tx);
+    if (rec.nfollow > 0) row.append(foldButton(rec.folded, `${rec.nfollow} more line${rec.nfollow === 1 ? "" : "s"}`));
     if (rec.fd === "err") row.title = "standard error";
   } else if (rec.type === "gap") {
     row.className = "row gap";

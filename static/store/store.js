@@ -7,17 +7,24 @@
 // `sub` breaks ties in arrival order. A merged view is then the array itself;
 // a single-stream view is a filter of it.
 //
-// Bounded: at most `cap` records (all streams together); the oldest go first.
+// Bounded: at most `cap` records (all streams together), a window onto the
+// server's history. Following, the oldest go first; paused (`pinned`), the
+// newest do, and their streams are no longer `attached`: live lines are then
+// only counted, and the window moves on over the history (store/pages.js,
+// history/history.js). Per stream, the window holds seqs lo..hi.
 // A row's joined text is bounded too (MAX_ROW_CHARS).
 //
 // The view does not get callbacks per line: it takes a change set
 // (added/updated/removed) once per animation frame.
 
 import { PLAIN, parse } from "../ansi/ansi.js";
+import { newContext, structure } from "./structure.js";
 
 /** A joined line (cont pieces) longer than this continues on a new row. */
 export const MAX_ROW_CHARS = 256 * 1024;
-export const DEFAULT_CAP = 10000;
+export const DEFAULT_CAP = 3000;
+/** The window never holds more (the DOM has at most one row per record). */
+export const MAX_CAP = 3000;
 /** Distinct tag colours for streams in the merged view (classes c0..c7). */
 export const TAG_COLOURS = 8;
 
@@ -55,6 +62,24 @@ export class StreamState {
     this.exitAfter = null; // seq after which a pending exit banner goes
     this.exitAt = null; // client time the exit was seen (null: it exited before we came)
     this.exitNote = null; // the banner, kept below the stream's last line
+    this.first = info.first_seq ?? 1; // the oldest seq the server keeps
+    this.windowReset();
+  }
+
+  /** The window holds nothing of this stream; live lines append to it. */
+  windowReset() {
+    this.lo = null; // the oldest seq held
+    this.hi = 0; // every seq up to here is held, or older than lo, or gone
+    this.attached = true; // live lines append
+    this.ctx = newContext();
+    this.last = null;
+    this.key = -Infinity;
+    this.ansi = PLAIN;
+  }
+
+  /** Whether the server keeps lines older than the window's. */
+  olderKept() {
+    return this.lo !== null && this.lo > Math.max(1, this.first);
   }
 
   nextKey() {
@@ -73,6 +98,9 @@ export class Store {
     this.streams = new Map();
     this.sub = 0;
     this.changes = emptyChanges();
+    this.pinned = false; // paused: a full window drops new lines, not old
+    this.dropped = 0; // live lines not held since the last take()
+    this.lowSub = 0; // subs for lines loaded before the window (decreasing)
     this.onchange = () => {};
     this.onstreams = () => {};
   }
@@ -112,6 +140,7 @@ export class Store {
         st.subscribed = attached;
       }
       st.info = info;
+      st.first = info.first_seq ?? st.first;
       st.gone = false;
       // Replayed history is not part of the live line rate.
       if (!attached) st.replayUntil = info.last_seq ?? 0;
@@ -163,9 +192,7 @@ export class Store {
     }
     this.records = kept;
     st.pos = 0;
-    st.last = null;
-    st.key = -Infinity;
-    st.ansi = PLAIN;
+    st.windowReset();
     st.liveAt = null;
     st.exitNoted = false;
     st.exitAfter = null;
@@ -202,16 +229,63 @@ export class Store {
   }
 
   _trim() {
-    const excess = this.records.length - this.cap;
-    if (excess > 0) for (const rec of this.records.splice(0, excess)) this._kill(rec);
+    if (this.pinned) this.trimNew();
+    else this.trimOld();
   }
 
-  _newLine(st, line, key, sub, ansi) {
+  /** Drop the oldest records beyond the cap (the window's start moves on). */
+  trimOld() {
+    const excess = this.records.length - this.cap;
+    if (excess <= 0) return;
+    for (const rec of this.records.splice(0, excess)) {
+      this._kill(rec);
+      const st = this.streams.get(rec.sid);
+      if (st === undefined) continue;
+      if (rec.type === "line") st.lo = rec.last + 1;
+      else if (rec.type === "gap") st.lo = rec.to + 1;
+    }
+  }
+
+  /** Drop the newest records beyond the cap: their streams leave the live end. */
+  trimNew() {
+    const excess = this.records.length - this.cap;
+    if (excess <= 0) return;
+    const gone = this.records.splice(this.records.length - excess, excess);
+    for (let i = gone.length - 1; i >= 0; i--) {
+      const rec = gone[i];
+      this._kill(rec);
+      const st = this.streams.get(rec.sid);
+      if (st === undefined || (rec.type !== "line" && rec.type !== "gap")) continue;
+      st.hi = (rec.type === "line" ? rec.seq : rec.from) - 1;
+      st.attached = false;
+      st.last = null;
+    }
+    this._rekey();
+  }
+
+  /** After newest records went: each stream's key and context restart at its newest held. */
+  _rekey() {
+    const seen = new Set();
+    for (let i = this.records.length - 1; i >= 0 && seen.size < this.streams.size; i--) {
+      const rec = this.records[i];
+      if (seen.has(rec.sid)) continue;
+      seen.add(rec.sid);
+      const st = this.streams.get(rec.sid);
+      if (st !== undefined && !st.attached) st.key = rec.key;
+    }
+    for (const st of this.streams.values()) if (!st.attached) st.ctx = newContext();
+  }
+
+  _newLine(st, line, key, sub, ansi, ctx = st.ctx) {
     const rec = {
       id: nextId++, type: "line", sid: st.id, seq: line.seq, last: line.seq, ts: line.ts,
       key, sub, fd: line.fd, raw: line.text, contd: !!line.cont, ansiIn: ansi,
       segs: null, plain: "", dead: false, row: null, m: false,
     };
+    const touched = structure(rec, line, ctx);
+    if (touched !== null && !touched.dead && !this.changes.added.has(touched)) {
+      this.changes.updated.add(touched);
+    }
     return rec;
   }
 
@@ -241,6 +315,18 @@ export class Store {
       if (line.seq <= st.pos) continue; // never a line twice
       st.pos = line.seq;
       if (line.seq > st.replayUntil) st.count++;
+      if (!st.attached) {
+        this.dropped++; // the window is elsewhere in the history: counted only
+        continue;
+      }
+      if (line.seq <= st.hi) continue; // already loaded by a page
+      if (this.pinned && this.records.length >= this.cap) {
+        st.attached = false; // paused with a full window: hold what is being read
+        this.dropped++;
+        continue;
+      }
+      st.hi = line.seq;
+      if (st.lo === null) st.lo = line.seq;
       const prev = st.last;
       if (line.cont && prev !== null && !prev.dead && prev.last === line.seq - 1
           && prev.raw.length + line.text.length <= MAX_ROW_CHARS) {
@@ -276,6 +362,9 @@ export class Store {
     from = Math.max(from, st.pos + 1);
     st.pos = Math.max(st.pos, to);
     st.last = null;
+    if (!st.attached) return null;
+    st.hi = Math.max(st.hi, to);
+    if (st.lo === null) st.lo = from;
     const rec = {
       id: nextId++, type: "gap", sid, from, to, key: st.nextKey(), sub: ++this.sub,
       state: "idle", lost: 0, dead: false, row: null, m: false,
@@ -308,6 +397,7 @@ export class Store {
     const st = this.streams.get(gap.sid);
     let prev = null;
     const n = lines.length;
+    const ctx = newContext();
     lines.forEach((line, i) => {
       if (line.cont && prev !== null && prev.raw.length + line.text.length <= MAX_ROW_CHARS) {
         prev.raw += line.text;
@@ -316,7 +406,7 @@ export class Store {
         return;
       }
       // Just before the marker: subs strictly between the one before and its own.
-      const rec = this._newLine(st, line, gap.key, gap.sub - 1 + (i + 1) / (n + 2), PLAIN);
+      const rec = this._newLine(st, line, gap.key, gap.sub - 1 + (i + 1) / (n + 2), PLAIN, ctx);
       this._render(rec);
       prev = rec;
       this._insert(rec);
@@ -345,7 +435,9 @@ export class Store {
   setStatus(msg) {
     const st = this._stream(msg.stream);
     const info = { ...st.info, state: msg.state };
-    for (const k of ["exit_code", "signal", "message"]) {
+    // A run's start: from the hello/streams info until a status says otherwise.
+    if (!("started" in msg) && msg.state !== "live") msg = { ...msg, started: st.info.started };
+    for (const k of ["exit_code", "signal", "message", "started"]) {
       if (k in msg) info[k] = msg[k];
       else delete info[k];
     }
@@ -408,7 +500,8 @@ export function exitText(st, records) {
     if (first === null) first = rec;
     last = rec;
   }
-  const start = st.liveAt ?? (first !== null && first.seq === 1 ? first.ts : null);
+  // The run's real start (STREAM_INFO `started`), else what we saw.
+  const start = info.started ?? st.liveAt ?? (first !== null && first.seq === 1 ? first.ts : null);
   if (start === null) return what;
   if (st.exitAt !== null) return `${what} after ${duration(st.exitAt - start)}`;
   return last === null ? what : `${what} after at least ${duration(last.ts - start)}`;

@@ -1,6 +1,7 @@
 // The streams panel: every stream with its kind, state badge, line rate (and
 // CPU/memory for Docker streams); choose one stream or the merged view, and
-// toggle streams inside the merged view.
+// toggle streams inside the merged view; restart and stop a controllable
+// process stream.
 
 import { bytes, el, rate } from "../util/format.js";
 
@@ -39,6 +40,7 @@ export class StreamsPanel {
     this.allButton = root.querySelector("#view-all");
     this.store = store;
     this.onview = onview;
+    this.onnotice = () => {};
     this.single = null;
     this.hidden = new Set();
     this.items = new Map(); // stream id -> {li, badge, rate, stats, last count, rate value}
@@ -110,8 +112,17 @@ export class StreamsPanel {
     const info = el("div", "detail");
     const stats = el("div", "stats");
     stats.hidden = true;
-    li.append(toggle, name, kind, state, lineRate, info, stats);
-    return { li, toggle, name, kind, state, rate: lineRate, info, stats, count: st.count };
+    const control = el("div", "control");
+    for (const action of ["restart", "stop"]) {
+      const b = el("button", action, action === "restart" ? "Restart" : "Stop");
+      b.type = "button";
+      b.title = `${action} the command (the server runs with --allow-control)`;
+      b.addEventListener("click", () => this._control(st.id, action, b));
+      control.append(b);
+    }
+    control.hidden = true;
+    li.append(toggle, name, kind, state, lineRate, info, stats, control);
+    return { li, toggle, name, kind, state, rate: lineRate, info, stats, control, count: st.count };
   }
 
   _fill(item, st) {
@@ -122,8 +133,30 @@ export class StreamsPanel {
     item.info.textContent = detail(st.info);
     item.info.title = detail(st.info);
     item.li.classList.toggle("gone", st.gone);
+    // Restart and stop: only where the server says it may (`controllable`).
+    item.control.hidden = st.info.controllable !== true || st.gone;
+    item.state.title = st.info.started ? `started ${new Date(st.info.started * 1000).toLocaleString()}` : "";
     item.name.setAttribute("aria-pressed", String(this.single === st.id));
     item.li.classList.toggle("chosen", this.single === st.id);
+  }
+
+  async _control(id, action, button) {
+    button.disabled = true;
+    try {
+      const res = await fetch(new URL(`api/streams/${encodeURIComponent(id)}/${action}`,
+        document.baseURI), { method: "POST", credentials: "same-origin" });
+      if (!res.ok) {
+        let why = `HTTP ${res.status}`;
+        try {
+          why = (await res.json()).error ?? why;
+        } catch { /* not JSON */ }
+        this.onnotice(`${action} ${id}: ${why}`);
+      }
+    } catch (err) {
+      this.onnotice(`${action} ${id}: ${err.message}`);
+    } finally {
+      button.disabled = false;
+    }
   }
 
   /** Update line rates (every RATE_EVERY ms). */

@@ -1,16 +1,23 @@
-// The toolbar's toggles (pause, wrap, timestamps) and Save, and the page
-// state they show. Wrap and timestamps are remembered in localStorage.
+// The toolbar's toggles (pause, wrap, timestamps, raw JSON) and Save, and the
+// page state they show. Wrap, timestamps and raw are remembered in localStorage.
 
-import { download } from "../util/download.js";
+import { visibleText } from "../history/history.js";
+import { parseJson } from "../store/structure.js";
 import { remember, setting } from "../util/settings.js";
+import { save } from "./save.js";
 
 export class Toolbar {
   /**
    * @param {import("../log/log.js").LogView} view
    * @param {import("../find/find.js").FindBar} find
    * @param {(sel: string) => HTMLElement} $ finds the page's elements
+   * @param {() => URLSearchParams} filter the server's filter parameters
+   * @param {(text: string) => void} say
    */
-  constructor(view, find, $) {
+  constructor(view, find, $, filter, say) {
+    this.filter = filter;
+    this.say = say;
+    this.raw = setting("raw", false);
     this.view = view;
     this.find = find;
     this.$ = $;
@@ -21,6 +28,7 @@ export class Toolbar {
     $("#times").addEventListener("click", () => this.toggleTimes());
     $("#pause").addEventListener("click", () => this.togglePause());
     $("#save").addEventListener("click", () => this.save());
+    $("#raw").addEventListener("click", () => this.toggleRaw());
     this.apply();
   }
 
@@ -28,6 +36,8 @@ export class Toolbar {
     const { $, view } = this;
     $("#rows").classList.toggle("nowrap", !this.wrap);
     if (view.times !== this.times) view.setTimes(this.times);
+    if (view.raw !== this.raw) view.setRaw(this.raw);
+    $("#raw").setAttribute("aria-pressed", String(this.raw));
     $("#wrap").setAttribute("aria-pressed", String(this.wrap));
     $("#times").setAttribute("aria-pressed", String(this.times));
   }
@@ -49,10 +59,33 @@ export class Toolbar {
     else this.view.resume();
   }
 
-  save() {
+  /** Save the whole history shown, or its matching lines (toolbar/save.js). */
+  async save() {
     const { view } = this;
-    const text = view.text({ timestamps: this.times, tags: view.single === null });
-    download(text, `tailcast-${view.single ?? "merged"}.txt`);
+    const matcher = view.matcher;
+    const levels = view.levels;
+    let test = null;
+    if (matcher !== null || levels !== null) {
+      test = (line) => (matcher === null || matcher.test(visibleText(line)) !== matcher.invert)
+        && (levels === null || levels.has(line.level ?? parseJson(line.text)?.level));
+    }
+    const button = this.$("#save");
+    button.disabled = true;
+    try {
+      await save(view.streamIds(), test, this.filter(), {
+        timestamps: this.times, tags: view.single === null, name: view.single ?? "merged",
+      });
+    } catch (err) {
+      this.say(`save: ${err.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  toggleRaw() {
+    this.raw = !this.raw;
+    remember("raw", this.raw);
+    this.apply();
   }
 
   /** After each frame of the view: touch the page only when something changed. */

@@ -1,6 +1,7 @@
 """A realistic multi-stream scene for the README's screenshot of the viewer.
 
     python -m tests.viewer.screenshot [PATH]     # default docs/img/viewer.png
+                                                 # and docs/img/structure.png
 
 The same scene is used by ``test_screenshot.py`` (which saves into a temporary
 directory), so the picture in the README is one a test can produce.
@@ -20,6 +21,7 @@ from playwright.sync_api import Page, expect
 from tests.viewer.support import ThreadServer
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "docs" / "img" / "viewer.png"
+STRUCTURE_PATH = DEFAULT_PATH.with_name("structure.png")
 SIZE = {"width": 1280, "height": 720}
 
 G, Y, R, C, B, DIM, BOLD, X = (
@@ -150,6 +152,62 @@ def take(page: Page, srv: ThreadServer, path: Path) -> None:
         stop()
 
 
+def _structured(srv: ThreadServer, sid: str, lines: list[dict[str, object]], t: float) -> None:
+    """LINE objects with ``level``/``follows`` (protocol 1.1) as the server sends them."""
+    import json
+
+    assert srv.server is not None
+    hub = srv.server.hub
+
+    def go() -> None:
+        stream = hub.streams[sid]
+        first = stream.last_seq + 1
+        enc = [
+            json.dumps({"seq": first + k, "ts": t + k * 0.2, **line}).encode()
+            for k, line in enumerate(lines)
+        ]
+        hub.publish_numbered(stream, first, enc)
+
+    srv.call(go)
+
+
+def build_structure_scene(srv: ThreadServer) -> str:
+    """A CI job: a folded dependency section, tests, a JSON service log, a stack trace."""
+    ci = srv.add_stream("ci", "process", argv=["./ci.sh"])
+    t = time.time() - 60
+    lines: list[dict[str, object]] = [
+        {"text": "::group::Install dependencies"},
+        *({"text": f"  added package {n}"} for n in ("react", "vite", "vitest", "eslint")),
+        {"text": "::endgroup::"},
+        {"text": "\x1b[0Ksection_start:1700000000:unit[collapsed=false]\r\x1b[0KUnit tests"},
+        {"text": f"{G}PASS{X} src/cart.test.js {DIM}(12 tests){X}", "level": "info"},
+        {"text": f"{G}PASS{X} src/orders.test.js {DIM}(31 tests){X}", "level": "info"},
+        {"text": "\x1b[0Ksection_end:1700000019:unit\r\x1b[0K"},
+        {"text": '{"level":"info","msg":"server listening","port":8080,"workers":4}'},
+        {"text": '{"level":"warn","msg":"slow query","table":"orders","ms":812}'},
+        {"text": '{"level":"debug","msg":"cache miss","key":"user:42"}'},
+        {"text": "Traceback (most recent call last):", "level": "error"},
+        {"text": '  File "shop/checkout.py", line 88, in pay', "follows": True},
+        {"text": "    total = amount / count", "follows": True},
+        {"text": "ZeroDivisionError: division by zero", "follows": True},
+        {"text": "FATAL: payment worker stopped", "level": "fatal"},
+        {"text": "retrying in 5 s", "level": "warn"},
+    ]
+    _structured(srv, ci, lines, t)
+    return ci
+
+
+def take_structure(page: Page, srv: ThreadServer, path: Path) -> None:
+    page.goto(srv.url)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(page.locator("#rows .row.section")).to_have_count(2)
+    page.locator("#rows .row.section").first.locator("button.fold").click()
+    expect(page.locator("#rows .row.section.folded")).to_have_count(1)
+    page.evaluate("document.activeElement.blur()")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path))
+
+
 def main(argv: list[str]) -> int:
     from playwright.sync_api import sync_playwright
 
@@ -165,6 +223,16 @@ def main(argv: list[str]) -> int:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport=SIZE, color_scheme="dark")
             take(page, srv, path)
+            other = ThreadServer(make_config())
+            other.start()
+            try:
+                build_structure_scene(other)
+                page = browser.new_page(viewport=SIZE, color_scheme="light")
+                take_structure(
+                    page, other, STRUCTURE_PATH if not argv else path.with_name("structure.png")
+                )
+            finally:
+                other.close()
             browser.close()
     finally:
         srv.close()

@@ -1,5 +1,6 @@
 """Readable contrast in both themes: page text, muted text, the 16 ANSI
-colours, stream tags, stderr rows and find marks reach WCAG AA (4.5:1)."""
+colours, stream tags, stderr rows, find marks and the level markers (on their
+own tinted rows) reach WCAG AA (4.5:1)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,24 @@ CONTRAST = """(probes) => {
   err.append(mark);
   out['mark'] = ratio(getComputedStyle(mark).color, getComputedStyle(mark).backgroundColor);
   err.remove();
+  for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace']) {
+    const row = document.createElement('div');
+    row.className = `row lv-${level}`;
+    row.dataset.level = level;
+    const lv = document.createElement('span');
+    lv.className = 'lv';
+    lv.textContent = level.toUpperCase();
+    const tx = document.createElement('span');
+    tx.className = 'tx';
+    tx.textContent = 'x';
+    row.append(lv, tx);
+    rows.append(row);
+    const bg = getComputedStyle(row).backgroundColor;
+    const under = bg === 'rgba(0, 0, 0, 0)' ? getComputedStyle(document.body).backgroundColor : bg;
+    out[`level ${level}`] = ratio(getComputedStyle(lv).color, under);
+    out[`level ${level} text`] = ratio(getComputedStyle(tx).color, under);
+    row.remove();
+  }
   return out;
 }"""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.viewer.screenshot import SIZE, build_scene, take
+from tests.viewer.screenshot import SIZE, build_scene, build_structure_scene, take, take_structure
 from tests.viewer.support import ThreadServer
 
 
@@ -33,3 +33,21 @@ def test_screenshot_scene(
         "cpu 37.4% · mem 183 MiB / 1.0 GiB"
     )
     assert page.locator("#rows .tx span.f2").count() > 10
+
+
+def test_structure_screenshot_scene(
+    page_factory: Callable[..., Page], server: Callable[..., ThreadServer], tmp_path: Path
+) -> None:
+    """The second picture: levels, JSON fields, a folded build section, a stack trace."""
+    srv = server()
+    build_structure_scene(srv)
+    page = page_factory(viewport=SIZE, color_scheme="light")
+    path = tmp_path / "structure.png"
+    take_structure(page, srv, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    expect(page.locator("#rows .row.section.folded .section-name")).to_have_text(
+        "▸ Install dependencies"
+    )
+    expect(page.locator("#rows .row.json .msg").first).to_have_text("server listening")
+    expect(page.locator("#rows .row.follows")).to_have_count(3)
+    expect(page.locator("#rows .row.lv-fatal .lv")).to_have_text("FATAL")

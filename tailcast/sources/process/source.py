@@ -35,6 +35,7 @@ import errno
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +121,8 @@ class ProcessSource(Source):
             spec.name, "process", source_key=spec.raw, argv=list(spec.argv)
         )
         self.stream.controller = self
+        if config.allow_control:  # STREAM_INFO `controllable` (1.1)
+            self.stream.detail["controllable"] = True
         self.echo = echo
         self.grace = GRACE
         self.backoff_min = BACKOFF_MIN
@@ -133,6 +136,7 @@ class ProcessSource(Source):
         self.returncode: int | None = None  # of the last run, as asyncio gives it
         self.error: str | None = None  # why the last start failed
         self.starts = 0
+        self.started: float | None = None  # UNIX time the current run began
         self.bytes_read = 0
         self._run: _Run | None = None
         self._request: str | None = None  # "restart" | "stop", from the controller
@@ -213,6 +217,7 @@ class ProcessSource(Source):
         run = self._run = _Run(child)
         for label, fd in child.outputs:
             await self._attach(run, label, fd)
+        self.started = self.stream.detail["started"] = time.time()  # STREAM_INFO (1.1)
         self.hub.set_state(self.stream, "live")
         log.info("%s started, pid %d", self.spec.raw, child.proc.pid)
         if self._request is not None:
