@@ -16,6 +16,7 @@ import pytest
 from tailcast.config import Config, parse_source
 from tailcast.history.store import HistoryStore
 from tailcast.hub import Hub, decode_line
+from tailcast.protocol.redact import Redactor
 from tailcast.sources.journal.source import JournalSource
 from tailcast.sources.process import spawn
 from tests.harness import make_config
@@ -55,7 +56,8 @@ class Running:
 async def follow(
     config: Config, *raw: str, store: HistoryStore | None = None
 ) -> AsyncIterator[Running]:
-    hub = Hub(1000, store=store)
+    redactor = Redactor(config.redact, secrets=config.redact_secrets)  # as the server does
+    hub = Hub(1000, store=store, redactor=redactor)
     sources = [JournalSource(parse_source(r), hub, config) for r in raw]
     for source in sources:
         source.backoff_min = 0.1  # an empty journal is looked at again soon
@@ -144,6 +146,21 @@ async def test_binary_and_multi_line_messages_are_decoded(journal: JournalWriter
     ]
     assert got[4]["text"] + got[5]["text"] == "é" * 40
     assert got[5].get("cont") is True and "cont" not in got[4]
+
+
+async def test_entries_are_redacted_before_they_are_kept(journal: JournalWriter) -> None:
+    config = config_for(journal.path.parent, redact_secrets=True)
+    async with follow(config, "journal:") as run:
+        (source,) = run.sources
+        journal.write("login password=hunter2 user=bob", priority=4)
+        journal.write(b"binary token=abc\xff123 end")
+        await apoll(lambda: len(texts(source)) == 2)
+        got = lines(source)
+    assert [g["text"] for g in got] == [
+        "login password=[REDACTED] user=bob",
+        "binary token=[REDACTED] end",
+    ]
+    assert got[0]["level"] == "warn"
 
 
 async def test_resumes_by_cursor_across_a_restart(journal: JournalWriter, tmp_path: Path) -> None:
