@@ -15,7 +15,8 @@ def out(**fields: object) -> bytes:
 
 
 def test_the_command_follows_with_every_argument_its_own() -> None:
-    base = ["jc", "--follow", "--output=json", "--all", "--no-pager", "--quiet"]
+    base = ["jc", "--follow", "--output=json", "--output-fields=MESSAGE,PRIORITY"]
+    base += ["--all", "--no-pager", "--quiet"]
     assert journalctl_argv("jc", match="", directory=None, cursor=None, lines=100) == [
         *base,
         "--lines=100",
