@@ -27,6 +27,9 @@ sources (an optional NAME= prefix names the stream):
   cmd:COMMAND          a process; split like a shell would, never run by one
   docker:NAME_OR_ID    one container's logs; docker:* every container;
                        docker:label=KEY=VALUE those with a label
+  journal:             the systemd journal; journal:UNIT one unit's entries
+                       (nginx, cron.timer); journal:FIELD=VALUE a match
+                       (SYSLOG_IDENTIFIER=sshd)
   -                    standard input
 """
 
@@ -176,6 +179,26 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         help="Docker API (default $DOCKER_HOST, else unix:///var/run/docker.sock)",
     )
     g.add_argument("--redis", metavar="URL", help="multi-host mode through Redis Streams")
+    g.add_argument(
+        "--journal-dir",
+        dest="journal_dir",
+        metavar="DIR",
+        help="journal: sources read the journal files in DIR (journalctl -D)",
+    )
+    g.add_argument(
+        "--redact",
+        action="append",
+        metavar="REGEX",
+        help="replace what REGEX (RE2) matches with [REDACTED] before a line is kept (repeatable)",
+    )
+    g.add_argument(
+        "--redact-secrets",
+        dest="redact_secrets",
+        action="store_const",
+        const=True,
+        help="redact passwords in URLs, Authorization values, bearer tokens, JWTs, AWS keys, "
+        "password=/secret=/token= values and private keys",
+    )
     p.add_argument("--config", metavar="FILE", help="TOML file: the same settings, [[source]]")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
 

@@ -27,10 +27,11 @@ from tailcast.defaults import (
     DEFAULT_QUEUE_BYTES,
 )
 from tailcast.errors import ConfigError
+from tailcast.protocol.redact import check_pattern
 from tailcast.protocol.wire import slugify
 from tailcast.settings import SETTINGS, coerce
 
-__all__ = ["Config", "SourceSpec", "build_config", "parse_source"]
+__all__ = ["Config", "SourceSpec", "build_config", "journal_match", "parse_source"]
 
 # NAME= may hold any character but "=" (contract 1.1: "My App=/var/log/app.log").
 # Two exceptions keep other forms intact: a prefix with "/" is a path that holds
@@ -45,9 +46,9 @@ class SourceSpec:
     """One configured source, parsed. ``raw`` is what the user wrote."""
 
     raw: str
-    kind: str  # stdin | file | glob | process | docker
+    kind: str  # stdin | file | glob | process | docker | journal
     name: str
-    target: str = ""  # path, glob pattern, container selector
+    target: str = ""  # path, glob pattern, container selector, journal match
     argv: tuple[str, ...] = ()
     cwd: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
@@ -90,6 +91,9 @@ class Config:
     tls_key: str | None = None
     docker_host: str = "unix:///var/run/docker.sock"
     redis: str | None = None
+    journal_dir: str | None = None
+    redact: tuple[str, ...] = ()
+    redact_secrets: bool = False
 
     @property
     def scheme(self) -> str:
@@ -133,6 +137,9 @@ def parse_source(
         if selector.startswith("label=") and "=" not in selector[6:].strip("="):
             pass  # label=KEY (any value) is allowed
         return SourceSpec(raw, "docker", name or selector, target=selector, named=named)
+    if text.startswith("journal:"):
+        target = journal_match(raw, text[8:])
+        return SourceSpec(raw, "journal", name or _journal_name(target), target=target, named=named)
     if "\0" in text:
         raise ConfigError(f"source {raw!r}: a path cannot hold a NUL byte")
     path = os.path.expanduser(text)
@@ -141,11 +148,43 @@ def parse_source(
     return SourceSpec(raw, "file", name or Path(path).name or path, target=path, named=named)
 
 
+# journalctl's own rules: a field name is upper case, digits and "_", not
+# starting with a digit; a unit name (or a glob of them) has no space or "=".
+_FIELD_RE = re.compile(r"[A-Z_][A-Z0-9_]*\Z")
+_UNIT_RE = re.compile(r"[A-Za-z0-9:_.@\\*?\[\]-]+\Z")
+
+
+def journal_match(raw: str, match: str) -> str:
+    """``journal:`` -> ``""``, ``journal:cron`` -> ``cron.service``, ``journal:F=V`` as is."""
+    if not match:
+        return ""
+    if "=" in match:
+        field_name, _, value = match.partition("=")
+        if not _FIELD_RE.match(field_name):
+            raise ConfigError(
+                f"source {raw!r}: {field_name!r} is not a journal field "
+                "(upper case, like SYSLOG_IDENTIFIER or _COMM)"
+            )
+        if "\0" in value or "\n" in value:
+            raise ConfigError(f"source {raw!r}: a journal value cannot hold NUL or a newline")
+        return match
+    if not _UNIT_RE.match(match) or match.startswith("-"):
+        raise ConfigError(f"source {raw!r}: {match!r} is not a unit name like nginx.service")
+    # journalctl -u mangles the same way; saying it here shows the real unit.
+    return match if "." in match or any(c in match for c in "*?[") else match + ".service"
+
+
+def _journal_name(target: str) -> str:
+    """The default stream name: the unit, the match's value, or ``journal``."""
+    value = target.partition("=")[2] if "=" in target else target
+    return value or target or "journal"
+
+
 def _source_from_table(table: Mapping[str, Any], index: int) -> SourceSpec:
     where = f"[[source]] #{index + 1}"
-    kinds = [k for k in ("path", "glob", "cmd", "docker", "stdin") if k in table]
+    kinds = [k for k in ("path", "glob", "cmd", "docker", "stdin", "journal") if k in table]
     if len(kinds) != 1:
-        raise ConfigError(f"{where}: needs exactly one of path, glob, cmd, docker, stdin")
+        raise ConfigError(f"{where}: needs exactly one of path, glob, cmd, docker, stdin, journal")
     kind = kinds[0]
     name = table.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip()):
@@ -176,8 +215,8 @@ def _source_from_table(table: Mapping[str, Any], index: int) -> SourceSpec:
         return parse_source(f"cmd:{value}", cwd=cwd, env=env, name=name)
     if not isinstance(value, str):
         raise ConfigError(f"{where}: {kind} must be text")
-    if kind == "docker":
-        return parse_source(f"docker:{value}", name=name)
+    if kind in ("docker", "journal"):
+        return parse_source(f"{kind}:{value}", name=name)
     spec = parse_source(value if value != "-" else "./-", name=name)
     if kind == "glob" and spec.kind != "glob":
         raise ConfigError(f"{where}: glob {value!r} has no wildcard")
@@ -305,5 +344,7 @@ def build_config(
         raise ConfigError("--tls-cert and --tls-key go together", option="tls_cert")
     if merged.get("tls_cert"):
         _check_tls(merged["tls_cert"], merged["tls_key"])
+    for pattern in merged.get("redact", ()):
+        check_pattern(pattern)  # a bad one: one line naming --redact, exit 2
     fields = {f.name for f in dataclasses.fields(Config)}
     return Config(sources=tuple(specs), **{k: v for k, v in merged.items() if k in fields})

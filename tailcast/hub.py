@@ -17,7 +17,6 @@ multi-host mirrors) the history is memory only, bounded by ``history``.
 from __future__ import annotations
 
 import itertools
-import json
 import secrets
 import time
 from collections.abc import Iterable, Sequence
@@ -30,6 +29,8 @@ from tailcast.history.log import StreamLog
 from tailcast.history.store import HistoryStore
 from tailcast.protocol import wire
 from tailcast.protocol.lines import Piece
+from tailcast.protocol.redact import Redactor
+from tailcast.protocol.wire import decode_line  # re-exported: its old home
 
 __all__ = [
     "STATES",
@@ -38,6 +39,7 @@ __all__ = [
     "HubListener",
     "StatsProvider",
     "Stream",
+    "decode_line",
 ]
 
 STATES = frozenset({"waiting", "live", "exited", "error"})
@@ -124,20 +126,14 @@ class Stream:
         return info
 
     def lines_after(self, seq: int, limit: int | None = None) -> tuple[int, list[bytes]]:
-        """Kept lines with ``seq`` greater than ``seq`` (at most ``limit``).
-
-        Returns the seq of the first line returned and the encoded lines;
-        stops early where the history has a hole (the first seq then jumps).
-        """
+        """Kept lines after ``seq`` (at most ``limit``): the first one's seq and the lines,
+        stopping early where the history has a hole (the first seq then jumps)."""
         return self.history.read_after(seq, 1 << 62, limit)
 
     def read_after(self, seq: int, max_bytes: int) -> tuple[int, list[bytes]]:
-        """Kept lines after ``seq``, about ``max_bytes`` of them (at least one).
-
-        What a reader that fell behind calls to catch up at its own pace:
-        returns the seq of the first line returned (more than ``seq + 1`` when
-        ``seq`` has left the history: the caller reports the rest as a gap).
-        """
+        """Kept lines after ``seq``, about ``max_bytes`` of them (at least one): how a reader
+        that fell behind catches up. The first one's seq is more than ``seq + 1`` when ``seq``
+        has left the history (the caller reports the rest as a gap)."""
         return self.history.read_after(seq, max_bytes)
 
     def read_before(self, seq: int, limit: int) -> tuple[int, list[bytes]]:
@@ -159,6 +155,7 @@ class Hub:
         clock: Any = time.time,
         store: HistoryStore | None = None,
         history_bytes: int = DEFAULT_HISTORY_BYTES,
+        redactor: Redactor | None = None,
     ) -> None:
         if history < 1:
             raise ValueError("history must hold at least one line")
@@ -167,6 +164,7 @@ class Hub:
         self.store = store
         self.streams: dict[str, Stream] = {}
         self.listener: HubListener | None = None
+        self.redactor = redactor if redactor else None  # None: no patterns, no cost
         self._clock = clock
         # The epoch changes whenever numbering restarts: a new server process.
         self._epoch = f"{int(time.time()):x}-{secrets.token_hex(4)}"
@@ -229,11 +227,8 @@ class Hub:
         return StreamHistory(log, max_lines=self.history, on_fault=self._history_moved), meta.epoch
 
     def _history_moved(self, history: StreamHistory) -> None:
-        """A history went to memory (disk fault) or back to disk: STREAM_INFO changed.
-
-        Every client gets the new stream list (``"history":"memory"`` comes or
-        goes), as for a stream added or removed; nothing is re-subscribed.
-        """
+        """A history went to memory (disk fault) or back to disk: STREAM_INFO changed, so
+        every client gets the new stream list (``"history":"memory"``); none re-subscribes."""
         if self.listener is not None:
             self.listener.on_streams([], [])
 
@@ -319,6 +314,8 @@ class Hub:
         in the same write as the lines (so a restart reads on from there).
         """
         when = self._clock() if ts is None else ts
+        if self.redactor is not None:  # before numbering: the original is never kept
+            pieces = self.redactor.pieces(stream.id, pieces)
         # One shared time stamp and fd: the batch encoder formats them once.
         encoded = wire.encode_lines(stream.last_seq + 1, when, pieces, fd)
         self._store(stream, encoded, checkpoint=checkpoint)
@@ -331,12 +328,20 @@ class Hub:
         checkpoint: dict[str, Any] | None = None,
     ) -> None:
         """Like :meth:`publish`, each line with its own ``(ts, text, fd, cont)``."""
-        seq = stream.last_seq
-        encoded: list[bytes] = []
-        for ts, text, fd, cont in lines:
-            seq += 1
-            encoded.append(wire.encode_line(seq, ts, text, fd, cont))
-        self._store(stream, encoded, checkpoint=checkpoint)
+        entries = ((ts, text, fd, cont, None) for ts, text, fd, cont in lines)
+        self.publish_entries(stream, entries, checkpoint=checkpoint)
+
+    def publish_entries(
+        self,
+        stream: Stream,
+        lines: Iterable[wire.Entry],
+        *,
+        checkpoint: dict[str, Any] | None = None,
+    ) -> None:
+        """Like :meth:`publish_lines`, with a ``level`` too: ``(ts, text, fd, cont, level)``."""
+        if self.redactor is not None:
+            lines = self.redactor.entries(stream.id, lines)
+        self._store(stream, wire.encode_entries(stream.last_seq + 1, lines), checkpoint=checkpoint)
 
     def _store(
         self,
@@ -391,9 +396,3 @@ class Hub:
             "history_lines": {s.id: s.last_seq - s.first_seq + 1 for s in self.streams.values()},
             "history": {s.id: s.history.statistics() for s in self.streams.values()},
         }
-
-
-def decode_line(data: bytes) -> dict[str, Any]:
-    """An encoded line back as a dict (for text output and tests)."""
-    obj: dict[str, Any] = json.loads(data)
-    return obj

@@ -28,6 +28,7 @@ from tailcast.hub import Hub
 # Imported eagerly: it does not import redis-py (tailcast.multihost.client
 # does, only when --redis is used), so a server without --redis pays nothing.
 from tailcast.multihost.roles import WebNode
+from tailcast.protocol.redact import Redactor
 from tailcast.registry import Registry
 from tailcast.sources import build_source
 from tailcast.sources.base import SOURCE_CLOSE_TIMEOUT, Source, start_sources, stop_sources
@@ -58,7 +59,14 @@ class Server:
             raise
 
     def _build(self, config: Config, sources: list[Source] | None) -> None:
-        self.hub = Hub(config.history, store=self.store, history_bytes=config.history_bytes)
+        # --redact/--redact-secrets: applied by the hub before a line is numbered or kept.
+        redactor = Redactor(config.redact, secrets=config.redact_secrets)
+        self.hub = Hub(
+            config.history,
+            store=self.store,
+            history_bytes=config.history_bytes,
+            redactor=redactor,
+        )
         self.registry = Registry(
             self.hub, max_clients=config.max_clients, queue_bytes=config.queue_bytes
         )
@@ -67,7 +75,7 @@ class Server:
         self.redis: WebNode | None = None
         source_hub = self.hub
         if config.redis:
-            source_hub = Hub(config.history, history_bytes=config.history_bytes)
+            source_hub = Hub(config.history, history_bytes=config.history_bytes, redactor=redactor)
             own = sources if sources is not None else config.sources
             self.redis = WebNode(config.redis, self.hub, source_hub if own else None)
         self.source_hub = source_hub

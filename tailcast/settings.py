@@ -32,7 +32,7 @@ _INT_OPTIONS = {
     "queue_bytes": 4096,
 }
 _FLOAT_OPTIONS = {"flush_delay": 0.0, "heartbeat": 1.0, "poll_interval": 0.01, "linger": 0.0}
-_BOOL_OPTIONS = ("allow_control", "poll", "pty", "trust_proxy")
+_BOOL_OPTIONS = ("allow_control", "poll", "pty", "trust_proxy", "redact_secrets")
 _STR_OPTIONS = (
     "host",
     "token",
@@ -44,8 +44,16 @@ _STR_OPTIONS = (
     "docker_host",
     "redis",
     "data_dir",
+    "journal_dir",
 )
-SETTINGS = (*_INT_OPTIONS, *_FLOAT_OPTIONS, *_BOOL_OPTIONS, *_STR_OPTIONS, "allow_origin")
+SETTINGS = (
+    *_INT_OPTIONS,
+    *_FLOAT_OPTIONS,
+    *_BOOL_OPTIONS,
+    *_STR_OPTIONS,
+    "allow_origin",
+    "redact",
+)
 
 
 def _flag(name: str) -> str:
@@ -63,6 +71,8 @@ def coerce(name: str, value: Any, origin: str) -> Any:
         return _coerce_bool(name, value, where)
     if name == "allow_origin":
         return _coerce_origins(name, value, where)
+    if name == "redact":
+        return _coerce_patterns(name, value, where)
     if not isinstance(value, str):
         raise ConfigError(f"{where}: expected text, got {value!r}", option=name)
     return _coerce_text(name, value, where)
@@ -116,6 +126,18 @@ def _coerce_origins(name: str, value: Any, where: str) -> tuple[str, ...]:
     return origins
 
 
+def _coerce_patterns(name: str, value: Any, where: str) -> tuple[str, ...]:
+    """``--redact``: one pattern (a variable) or several (repeated, a TOML list).
+
+    Never split on commas: a comma is a character a pattern may hold. Whether
+    each is valid RE2 is checked by :func:`tailcast.config.build_config`.
+    """
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(p, str) and p for p in items):
+        raise ConfigError(f"{where}: expected patterns (text), got {value!r}", option=name)
+    return tuple(items)
+
+
 def _coerce_text(name: str, value: str, where: str) -> str:
     if name == "restart" and value not in RESTART_POLICIES:
         raise ConfigError(
@@ -129,7 +151,7 @@ def _coerce_text(name: str, value: str, where: str) -> str:
         raise ConfigError(f"{where}: must be unix:///path or tcp://host:port", option=name)
     if name == "redis" and not re.match(r"(redis|rediss|unix)://", value):
         raise ConfigError(f"{where}: must be a redis:// or rediss:// URL", option=name)
-    if name == "data_dir" and (not value or "\0" in value):
+    if name in ("data_dir", "journal_dir") and (not value or "\0" in value):
         raise ConfigError(f"{where}: must be a folder's path", option=name)
     if name == "host" and not value:
         raise ConfigError(f"{where}: must not be empty", option=name)

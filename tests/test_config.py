@@ -263,3 +263,60 @@ def test_missing_config_file(tmp_path: Path) -> None:
         build_config({}, ["-"], config_file=str(tmp_path / "nope.toml"), environ={})
     assert "--config" in str(info.value)
     assert "nope.toml" in str(info.value)
+
+
+# -- journal: sources and redaction (additions 1.1) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "name", "target"),
+    [
+        ("journal:", "journal", ""),
+        ("journal:cron", "cron.service", "cron.service"),
+        ("journal:nginx.service", "nginx.service", "nginx.service"),
+        ("journal:backup.timer", "backup.timer", "backup.timer"),
+        ("journal:user@1000", "user@1000.service", "user@1000.service"),
+        ("journal:SYSLOG_IDENTIFIER=sshd", "sshd", "SYSLOG_IDENTIFIER=sshd"),
+        ("journal:_COMM=cron", "cron", "_COMM=cron"),
+        ("My App=journal:cron", "My App", "cron.service"),
+    ],
+)
+def test_journal_forms(raw: str, name: str, target: str) -> None:
+    spec = parse_source(raw)
+    assert (spec.kind, spec.name, spec.target) == ("journal", name, target)
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ("journal:syslog_identifier=sshd", "is not a journal field"),
+        ("journal:9X=1", "is not a journal field"),
+        ("journal:two words", "is not a unit name"),
+        ("journal:--all", "is not a unit name"),
+    ],
+)
+def test_bad_journal_forms(raw: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        parse_source(raw)
+
+
+def test_journal_and_redaction_settings(tmp_path: Path) -> None:
+    toml = tmp_path / "c.toml"
+    toml.write_text(
+        'journal_dir = "/srv/j"\nredact = ["a\\\\d+", "b,c"]\nredact_secrets = true\n'
+        '[[source]]\njournal = "cron"\nname = "Cron"\n'
+    )
+    config = build_config({}, [], config_file=str(toml), environ={})
+    assert config.journal_dir == "/srv/j"
+    assert config.redact == (r"a\d+", "b,c")  # a comma is part of a pattern, never a separator
+    assert config.redact_secrets is True
+    assert config.sources[0].kind == "journal" and config.sources[0].name == "Cron"
+    env = build_config({}, [], environ={"TAILCAST_REDACT": "x,y"})
+    assert env.redact == ("x,y",)
+    cli = build_config({"redact": ["p1", "p2"]}, [], environ={})
+    assert cli.redact == ("p1", "p2")
+
+
+def test_a_bad_redact_pattern_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"^--redact '\[': not a valid RE2 pattern"):
+        build_config({"redact": ["["]}, [], environ={})

@@ -11,6 +11,7 @@ import pytest
 from tailcast.hub import Hub, Stream, decode_line
 from tailcast.protocol import wire
 from tailcast.protocol.lines import Piece
+from tailcast.protocol.redact import Redactor
 from tailcast.protocol.wire import slugify
 
 
@@ -236,3 +237,37 @@ def test_publish_numbered_skips_what_it_has_and_restarts_after_a_jump() -> None:
     # The ring stays contiguous: it restarts at the jump.
     assert [line["seq"] for line in ring(stream)] == [9, 10]
     assert (stream.first_seq, stream.last_seq) == (9, 10)
+
+
+# -- levels and redaction (journal entries, --redact) ---------------------------------
+
+
+def test_publish_entries_numbers_lines_with_their_own_level() -> None:
+    hub = Hub(100)
+    stream = hub.add_stream("j", "journal")
+    hub.publish_entries(
+        stream, [(1.5, "boom", None, False, "error"), (2.5, "fine", None, False, None)]
+    )
+    got = [decode_line(b) for b in stream.newest(10)[1]]
+    assert got == [
+        {"seq": 1, "ts": 1.5, "text": "boom", "level": "error"},
+        {"seq": 2, "ts": 2.5, "text": "fine"},
+    ]
+
+
+def test_every_publish_path_redacts_before_the_line_is_kept_or_heard() -> None:
+    hub = Hub(100, redactor=Redactor([r"secret-\d+"], secrets=True))
+    recorder = Recorder()
+    hub.listener = recorder
+    stream = hub.add_stream("s", "file")
+    hub.publish(stream, [Piece("a secret-1"), Piece("password=hunter2", cont=True)])
+    hub.publish_lines(stream, [(1.0, "b secret-22", None, False)])
+    hub.publish_entries(stream, [(1.0, "c secret-333", None, False, "warn")])
+    kept = [decode_line(b)["text"] for b in stream.newest(10)[1]]
+    assert kept == ["a [REDACTED]", "password=[REDACTED]", "b [REDACTED]", "c [REDACTED]"]
+    heard = b"".join(b for _, _, lines in recorder.lines for b in lines)
+    assert b"secret-" not in heard and b"hunter2" not in heard
+
+
+def test_a_hub_with_an_empty_redactor_has_none() -> None:
+    assert Hub(10, redactor=Redactor()).redactor is None

@@ -29,6 +29,7 @@ from tailcast.hub import Hub
 from tailcast.multihost.client import check_reachable, check_url, redact
 from tailcast.multihost.mirror import Mirror
 from tailcast.multihost.publisher import Publisher
+from tailcast.protocol.redact import Redactor
 from tailcast.sources import build_source
 from tailcast.sources.base import Source, start_sources, stop_sources
 
@@ -72,7 +73,10 @@ class Agent:
             raise ConfigError("tailcast agent: --redis URL is required", option="redis")
         check_url(config.redis)
         self.config = config
-        self.hub = Hub(config.history)
+        # Redaction happens here, on the agent: web nodes get lines already redacted.
+        self.hub = Hub(
+            config.history, redactor=Redactor(config.redact, secrets=config.redact_secrets)
+        )
         self.sources = (
             sources
             if sources is not None

@@ -34,9 +34,12 @@ __all__ = [
     "PROTOCOL_VERSION",
     "STREAM_ID_RE",
     "SUBPROTOCOL",
+    "Entry",
     "Subscribe",
     "TextPiece",
     "Unsubscribe",
+    "decode_line",
+    "encode_entries",
     "encode_line",
     "encode_lines",
     "error_frame",
@@ -96,14 +99,27 @@ def _frame(obj: Mapping[str, Any]) -> bytes:
     return _dumps(obj).encode("utf-8")
 
 
-def encode_line(seq: int, ts: float, text: str, fd: str | None = None, cont: bool = False) -> bytes:
-    """One LINE object as UTF-8 JSON bytes (without the frame around it)."""
+def encode_line(
+    seq: int,
+    ts: float,
+    text: str,
+    fd: str | None = None,
+    cont: bool = False,
+    level: str | None = None,
+) -> bytes:
+    """One LINE object as UTF-8 JSON bytes (without the frame around it).
+
+    ``level`` is one of the contract's level words (a journal entry's
+    ``PRIORITY`` gives it), written as it is.
+    """
     # Hand-built for speed: this runs once per published line.
     out = f'{{"seq":{seq},"ts":{round(ts, 6)!r},"text":{_encode_str(text)}'
     if fd is not None:
         out += f',"fd":"{fd}"'
     if cont:
         out += ',"cont":true'
+    if level is not None:
+        out += f',"level":"{level}"'
     return (out + "}").encode("utf-8")
 
 
@@ -123,6 +139,18 @@ def encode_lines(
     return [
         f'{{"seq":{seq}{mid}{enc(p.text)}{end_cont if p.cont else end}'.encode()
         for seq, p in zip(itertools.count(first_seq), pieces)
+    ]
+
+
+# One line with everything of its own: (ts, text, fd, cont, level).
+Entry = tuple[float, str, "str | None", bool, "str | None"]
+
+
+def encode_entries(first_seq: int, entries: Iterable[Entry]) -> list[bytes]:
+    """Lines numbered from ``first_seq``, each with its own time stamp, fd and level."""
+    return [
+        encode_line(seq, ts, text, fd, cont, level)
+        for seq, (ts, text, fd, cont, level) in zip(itertools.count(first_seq), entries)
     ]
 
 
@@ -157,6 +185,12 @@ def hello_frame(server: str, streams: Iterable[Mapping[str, Any]]) -> bytes:
 
 def streams_frame(streams: Iterable[Mapping[str, Any]]) -> bytes:
     return _frame({"type": "streams", "streams": list(streams)})
+
+
+def decode_line(data: bytes) -> dict[str, Any]:
+    """An encoded line back as a dict (for text output and tests)."""
+    obj: dict[str, Any] = json.loads(data)
+    return obj
 
 
 def error_frame(message: str) -> bytes:

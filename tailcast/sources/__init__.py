@@ -5,7 +5,8 @@ Every source implements :class:`tailcast.sources.base.Source`. The kinds:
 - ``stdin``: standard input (``-``), :mod:`tailcast.sources.stdin`;
 - ``file`` / ``glob``: files followed like ``tail -F``, :mod:`tailcast.sources.file`;
 - ``process``: a command's output, :mod:`tailcast.sources.process`;
-- ``docker``: container logs over the Engine API, :mod:`tailcast.sources.docker`.
+- ``docker``: container logs over the Engine API, :mod:`tailcast.sources.docker`;
+- ``journal``: the systemd journal through ``journalctl``, :mod:`tailcast.sources.journal`.
 
 :func:`build_source` maps a parsed :class:`~tailcast.config.SourceSpec` to its
 class, importing a kind's module only when it is used.
@@ -31,6 +32,7 @@ _KINDS: dict[str, tuple[str, str]] = {
     "glob": ("tailcast.sources.file.source", "GlobSource"),
     "process": ("tailcast.sources.process.source", "ProcessSource"),
     "docker": ("tailcast.sources.docker.source", "DockerSource"),
+    "journal": ("tailcast.sources.journal.source", "JournalSource"),
 }
 
 

@@ -197,3 +197,18 @@ def test_encode_lines_equals_encode_line_per_piece(
     pieces = [Piece(text, cont) for text, cont in items]
     expected = [wire.encode_line(first + i, ts, p.text, fd, p.cont) for i, p in enumerate(pieces)]
     assert wire.encode_lines(first, ts, pieces, fd) == expected
+
+
+def test_a_line_may_carry_a_level_and_entries_each_their_own() -> None:
+    assert json.loads(wire.encode_line(3, 1.0, "x", level="warn")) == {
+        "seq": 3,
+        "ts": 1.0,
+        "text": "x",
+        "level": "warn",
+    }
+    entries = [(1.0, "a", None, False, "error"), (2.0, "b", "out", True, None)]
+    assert wire.encode_entries(7, entries) == [
+        wire.encode_line(7, 1.0, "a", level="error"),
+        wire.encode_line(8, 2.0, "b", "out", True),
+    ]
+    assert wire.decode_line(wire.encode_line(1, 1.0, "é")) == {"seq": 1, "ts": 1.0, "text": "é"}

@@ -1,0 +1,164 @@
+"""The journal source's throughput: a real journal file read from its start.
+
+1. ``systemd-journal-remote`` writes ``--entries`` entries (default 500 000)
+   into a journal file in a temporary folder;
+2. ``journalctl -o json --all -D DIR`` alone reads it to ``/dev/null``: its
+   wall time and CPU;
+3. a :class:`~tailcast.sources.journal.source.JournalSource` (``--journal-dir
+   DIR``, ``--lines`` = all of them) on a hub with a history on disk reads it
+   from the start: wall time until the last entry is numbered and kept, and
+   the CPU of journalctl (its child) and of tailcast's own process.
+
+Prints entries/s for both and the CPU per entry. Run::
+
+    python bench/journal.py [--entries 500000] [--redact-secrets]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tailcast.config import Config, parse_source
+from tailcast.history.store import HistoryStore
+from tailcast.hub import Hub
+from tailcast.protocol.redact import Redactor
+from tailcast.sources.journal.source import JournalSource
+
+JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
+BOOT_ID = "0123456789abcdef0123456789abcdef"
+
+
+def write_journal(directory: Path, count: int) -> float:
+    """``count`` entries like a busy web service's; seconds it took."""
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        [JOURNAL_REMOTE, "-o", str(directory / "bench.journal"), "-"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None
+    base = int(time.time() * 1e6) - count
+    chunk: list[bytes] = []
+    for n in range(count):
+        chunk.append(
+            f"__REALTIME_TIMESTAMP={base + n}\n__MONOTONIC_TIMESTAMP={n + 1}\n"
+            f"_BOOT_ID={BOOT_ID}\nPRIORITY={n % 8}\n_SYSTEMD_UNIT=web.service\n"
+            f"SYSLOG_IDENTIFIER=web\n_PID=4242\n"
+            f"MESSAGE=GET /api/v1/items/{n} 200 {n % 997} bytes in {n % 50} ms "
+            f"user=u{n % 100} req=r{n:08x}\n\n".encode()
+        )
+        if len(chunk) == 5000:
+            proc.stdin.write(b"".join(chunk))
+            chunk.clear()
+    proc.stdin.write(b"".join(chunk))
+    proc.stdin.close()
+    proc.wait()
+    return time.monotonic() - start
+
+
+class Done:
+    """A hub listener that says when the stream has ``count`` lines (no client is served)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.event = asyncio.Event()
+
+    def on_lines(self, stream: Any, first_seq: int, lines: Any) -> None:
+        if stream.last_seq >= self.count:
+            self.event.set()
+
+    def on_status(self, stream: Any, frame: bytes) -> None:
+        pass
+
+    def on_streams(self, added: Any, removed: Any) -> None:
+        pass
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def journalctl_alone(directory: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of ``journalctl -o json --all -D DIR > /dev/null``."""
+    cpu0, start = children_cpu(), time.monotonic()
+    with open(os.devnull, "wb") as null:
+        subprocess.run(
+            ["journalctl", "-o", "json", "--all", "--no-pager", f"--directory={directory}"],
+            stdout=null,
+            check=True,
+        )
+    return time.monotonic() - start, children_cpu() - cpu0
+
+
+async def tailcast_reads(directory: Path, count: int, redact: bool) -> tuple[float, float, float]:
+    """Wall seconds, journalctl's CPU and tailcast's own CPU for the source to keep them all."""
+    with tempfile.TemporaryDirectory() as data:
+        store = HistoryStore.open(Path(data))
+        hub = Hub(count + 10, store=store, redactor=Redactor(secrets=redact))
+        config = Config(journal_dir=str(directory), lines=count, history=count + 10)
+        source = JournalSource(parse_source("journal:"), hub, config)
+        done = Done(count)
+        hub.listener = done
+        child0, own0, start = children_cpu(), self_cpu(), time.monotonic()
+        task = asyncio.create_task(source.run())
+        try:
+            await done.event.wait()
+            wall = time.monotonic() - start
+            own = self_cpu() - own0
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await source.close()
+            store.close()
+        return wall, children_cpu() - child0, own
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--entries", type=int, default=500_000)
+    parser.add_argument("--redact-secrets", action="store_true")
+    args = parser.parse_args()
+    if not Path(JOURNAL_REMOTE).exists() or shutil.which("journalctl") is None:
+        sys.exit("needs journalctl and systemd-journal-remote (Debian: systemd-journal-remote)")
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        took = write_journal(directory, args.entries)
+        size = sum(p.stat().st_size for p in directory.iterdir())
+        print(f"journal file: {args.entries} entries, {size / 1e6:.0f} MB, written in {took:.1f}s")
+        jwall, jcpu = journalctl_alone(directory)
+        n = args.entries
+        print(
+            f"journalctl -o json > /dev/null: {n / jwall:,.0f} entries/s, "
+            f"CPU {jcpu:.2f}s ({jcpu / n * 1e6:.2f} us/entry)"
+        )
+        wall, child, own = asyncio.run(tailcast_reads(directory, n, args.redact_secrets))
+        redact = " with --redact-secrets" if args.redact_secrets else ""
+        print(
+            f"tailcast journal source{redact}: {n / wall:,.0f} entries/s, "
+            f"CPU journalctl {child:.2f}s + tailcast {own:.2f}s "
+            f"({child / n * 1e6:.2f} + {own / n * 1e6:.2f} us/entry)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""Redaction: secrets replaced with ``[REDACTED]`` before a line is numbered, kept or sent.
+
+Pure (no I/O). :class:`Redactor` holds the ``--redact REGEX`` patterns and,
+with ``--redact-secrets``, the built-in :data:`BUILTINS`; the hub runs every
+piece's text through :meth:`Redactor.pieces` before it encodes the line, so
+the original text never reaches the history (memory or disk), an answer or a
+log. Every pattern is RE2 (``google-re2``): matching is linear in the line,
+whatever a pattern says.
+
+Cost: one search of all patterns together per piece; only a piece that
+matches something is rewritten, pattern by pattern.
+
+A private key arrives over several lines: after a line with ``-----BEGIN ...
+PRIVATE KEY-----`` and no END, the lines that look like key material (base64,
+PEM headers) are redacted whole, per stream, until the END line, a line that
+is not key material, or :data:`MAX_KEY_LINES` lines.
+
+A limit, said in the README: each piece is redacted on its own, so a secret
+cut in two by ``--max-line`` or by a partial-line flush (a writer that stopped
+mid-line for longer than ``--flush-delay``) is only partly redacted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tailcast.errors import ConfigError
+from tailcast.protocol.lines import Piece
+from tailcast.protocol.wire import Entry
+
+__all__ = ["BUILTINS", "MAX_KEY_LINES", "REDACTED", "Redactor", "Rule", "check_pattern"]
+
+REDACTED = "[REDACTED]"
+# Longest private-key body followed line by line (an 8192-bit RSA key is ~100).
+MAX_KEY_LINES = 160
+
+# Names whose value is a secret in key=value and JSON forms (any case):
+# password, client_secret, access_token, aws_secret_access_key, api_key, ...
+# Not "pwd": the shell's PWD=/home/me is a folder, not a password.
+_SECRET_KEY = r"[a-z0-9_.-]*(?:password|passwd|secret|token|secret_?key|secret_access_key|api_?key)"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One pattern and what replaces its match (``\\1`` keeps the key, ``\\2`` a closing mark)."""
+
+    name: str
+    pattern: str
+    template: str = REDACTED
+
+
+BUILTINS: tuple[Rule, ...] = (
+    # scheme://user:PASSWORD@host
+    Rule("url-password", r"\b([a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)[^\s@/]+(@)", r"\1[REDACTED]\2"),
+    # Authorization: Basic ..., "authorization":"Bearer ...", Proxy-Authorization
+    Rule(
+        "authorization",
+        r"(?i:(\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)[^\"'\r\n]+)",
+        r"\1[REDACTED]",
+    ),
+    # A bearer token anywhere (16+ characters: "bearer of bad news" stays).
+    Rule("bearer", r"(?i:(\bbearer\s+)[a-z0-9._~+/-]{16,}=*)", r"\1[REDACTED]"),
+    # A JWT: base64url({"...) . base64url({"...) . signature (maybe empty).
+    Rule("jwt", r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
+    # AWS access key ids (AKIA... long-term, ASIA... temporary, and the other prefixes).
+    Rule(
+        "aws-access-key",
+        r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)"
+        r"[A-Z0-9]{16}\b",
+    ),
+    # password=..., client_secret="...", token='...'
+    Rule(
+        "key-value",
+        rf"(?i:(\b{_SECRET_KEY}\s*=\s*)(?:\"[^\"]+\"|'[^']+'|[^\s&,;\"']+))",
+        r"\1[REDACTED]",
+    ),
+    # "password": "...", 'token': '...' (JSON, Python reprs)
+    Rule(
+        "json-value",
+        rf"(?i:(\"{_SECRET_KEY}\"\s*:\s*\")(?:[^\"\\]|\\.)+(\"))",
+        r"\1[REDACTED]\2",
+    ),
+    Rule("quoted-value", rf"(?i:('{_SECRET_KEY}'\s*:\s*')(?:[^'\\]|\\.)+('))", r"\1[REDACTED]\2"),
+    # A whole private key within one line (JSON-escaped newlines, say).
+    Rule(
+        "private-key",
+        r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----(?s:.*?)"
+        r"-----END[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----",
+    ),
+)
+
+_KEY_BEGIN = r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----"
+_KEY_END = r"-----END[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----"
+# A line of a key's body: base64 (maybe after a short prefix such as a time
+# stamp), a PEM header, or nothing.
+_KEY_BODY = (
+    r"(?:.{0,64}?[\s:>|])?[A-Za-z0-9+/]{16,}={0,2}\s*|[A-Za-z0-9+/]+={0,2}\s*|\s*"
+    r"|(?:Proc-Type|DEK-Info|Comment|Version):.*"
+)
+
+
+def _re2() -> Any:
+    # Imported on first use: a server without patterns never loads it.
+    import re2  # type: ignore[import-untyped]
+
+    return re2
+
+
+def _compile(pattern: str, *, never_capture: bool = False) -> Any:
+    re2 = _re2()
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print to stderr; the caller says it in one line
+    options.never_capture = never_capture
+    return re2.compile(pattern, options=options)
+
+
+def check_pattern(pattern: str) -> Any:
+    """``pattern`` compiled, or :class:`ConfigError` naming ``--redact`` and why."""
+    try:
+        compiled = _compile(pattern)
+    except Exception as exc:  # re2.error: its message is bytes
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise ConfigError(
+            f"--redact {pattern!r}: not a valid RE2 pattern: {reason}", option="redact"
+        ) from None
+    if compiled.search("") is not None:
+        raise ConfigError(
+            f"--redact {pattern!r}: matches empty text, so it would mark every line",
+            option="redact",
+        )
+    return compiled
+
+
+class Redactor:
+    """The patterns of one server; see the module docstring. False when it has none."""
+
+    def __init__(self, patterns: Sequence[str] = (), *, secrets: bool = False) -> None:
+        rules = [Rule(f"--redact {p}", p) for p in patterns]
+        if secrets:
+            rules.extend(BUILTINS)
+        self.rules = tuple(rules)
+        self.secrets = secrets
+        self._compiled: list[tuple[Any, str]] = []
+        for rule in rules:
+            self._compiled.append((check_pattern(rule.pattern), rule.template))
+        self._any: Any = None
+        if rules:
+            # One search says whether a piece needs any work (the common case: none).
+            self._any = _compile("|".join(f"(?:{r.pattern})" for r in rules), never_capture=True)
+        if secrets:
+            self._begin = _compile(_KEY_BEGIN)
+            self._end = _compile(_KEY_END)
+            self._body = _compile(_KEY_BODY)
+        # Stream key -> lines of a private key's body redacted so far.
+        self._in_key: dict[str, int] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def text(self, text: str) -> str:
+        """``text`` with every match of every pattern replaced (no state across lines)."""
+        if self._any is None or self._any.search(text) is None:
+            return text
+        for regex, template in self._compiled:
+            text = regex.sub(template, text)
+        return text
+
+    def line(self, key: str, text: str) -> str:
+        """One piece of stream ``key``: :meth:`text`, and private keys across lines."""
+        if not self.secrets:
+            return self.text(text)
+        if key in self._in_key:
+            end = self._end.search(text)
+            if end is not None:
+                del self._in_key[key]
+                return REDACTED + self.text(text[end.end() :])
+            count = self._in_key[key]
+            if count < MAX_KEY_LINES and self._body.fullmatch(text) is not None:
+                self._in_key[key] = count + 1
+                return REDACTED if text else text
+            del self._in_key[key]  # not key material: the block was cut short
+        text = self.text(text)
+        begin = self._begin.search(text)
+        if begin is not None:  # a key whose END is on a later line
+            self._in_key[key] = 0
+            text = text[: begin.start()] + REDACTED
+        return text
+
+    def pieces(self, key: str, pieces: Iterable[Piece]) -> list[Piece]:
+        """The pieces of one publish, redacted (the same objects where nothing matched)."""
+        out: list[Piece] = []
+        for piece in pieces:
+            text = self.line(key, piece.text)
+            out.append(piece if text is piece.text else Piece(text, piece.cont))
+        return out
+
+    def entries(self, key: str, entries: Iterable[Entry]) -> list[Entry]:
+        """Lines of stream ``key`` as ``(ts, text, fd, cont, level)``, their texts redacted."""
+        return [(ts, self.line(key, text), fd, cont, lv) for ts, text, fd, cont, lv in entries]
