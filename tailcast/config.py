@@ -90,6 +90,10 @@ class Config:
     tls_key: str | None = None
     docker_host: str = "unix:///var/run/docker.sock"
     redis: str | None = None
+    # The way in (tailcast.web.guard): untrusted connections' time and count.
+    header_timeout: float = 10.0
+    idle_timeout: float = 30.0
+    max_pending: int = 32
 
     @property
     def scheme(self) -> str:
