@@ -18,6 +18,7 @@ handshakes get ``--header-timeout`` too.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import ssl
 from dataclasses import dataclass
@@ -27,7 +28,16 @@ from aiohttp import web
 from tailcast.errors import ConfigError
 from tailcast.web.guard import ConnectionGuard, GuardedProtocol, GuardLimits
 
-__all__ = ["BASE_RESERVE", "PER_SOURCE", "PER_STREAM", "GuardedSite", "Plan", "plan_limits"]
+__all__ = [
+    "ACCEPT_BATCH",
+    "BASE_RESERVE",
+    "LISTEN_BACKLOG",
+    "PER_SOURCE",
+    "PER_STREAM",
+    "GuardedSite",
+    "Plan",
+    "plan_limits",
+]
 
 # Descriptors the server holds besides connections: stdio, the event loop's
 # epoll and self-pipe, listening sockets, the thread pool's, the history's
@@ -37,6 +47,12 @@ BASE_RESERVE = 64
 PER_SOURCE = 8
 # A stream's open history segment and its reads in flight.
 PER_STREAM = 4
+# asyncio accepts up to its ``backlog`` connections per turn of the loop, and
+# the guard sees them only a turn or two later: a burst of connections can
+# hold about two batches' worth of descriptors before any is dropped. So the
+# batch is kept small, and reserved; the kernel's queue stays long.
+ACCEPT_BATCH = 64
+LISTEN_BACKLOG = 1024
 
 
 @dataclass(frozen=True)
@@ -59,7 +75,7 @@ def plan_limits(
     max_pending: int,
 ) -> Plan:
     """Split ``soft`` open files; ConfigError if no client would fit."""
-    reserve = BASE_RESERVE + PER_SOURCE * sources + PER_STREAM * streams
+    reserve = BASE_RESERVE + 2 * ACCEPT_BATCH + PER_SOURCE * sources + PER_STREAM * streams
     connections = soft - reserve
     # The waiting pool: 8 addresses' worth, but never more than a quarter of
     # the connections, so that trusted clients keep most of them.
@@ -93,7 +109,7 @@ class GuardedSite(web.BaseSite):
         guard: ConnectionGuard,
         *,
         ssl_context: ssl.SSLContext | None = None,
-        backlog: int = 512,
+        backlog: int = ACCEPT_BATCH,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         self._host = host
@@ -124,6 +140,12 @@ class GuardedSite(web.BaseSite):
             reuse_address=True,
             ssl_handshake_timeout=guard.limits.header_timeout if self._ssl_context else None,
         )
+        for sock in self.sockets:
+            # A longer queue in the kernel than asyncio's batch (listen() again
+            # only sets the length); through a duplicate, as asyncio's wrapper
+            # does not offer listen().
+            with socket.socket(fileno=os.dup(sock.fileno())) as raw:
+                raw.listen(LISTEN_BACKLOG)
 
     @property
     def sockets(self) -> list[socket.socket]:
