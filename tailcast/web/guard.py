@@ -12,12 +12,15 @@ requests on a keep-alive connection. Only waiting connections are limited:
   ``header_timeout`` seconds of its headers (:func:`body_deadline_middleware`);
 - at most ``max_pending`` waiting connections per address (an IPv6 address
   counts by its /64, what one host usually owns) and ``pool_total`` in all;
-  beyond, the *oldest* waiting one is dropped: a client that sends its request
-  at once always gets in, even from an address (a NAT, a proxy) an attacker
-  shares, while the attacker's stalled connections are the oldest;
+  beyond, the *oldest* waiting ones are dropped once they have waited
+  :data:`GRACE` seconds: a client that sends its request at once always gets
+  in, even from an address (a NAT, a proxy) an attacker shares, while the
+  attacker's stalled connections are the oldest; and a burst of honest
+  connections from one proxy is not cut before its requests are read;
 - at most ``max_connections`` connections at all (what the descriptors left
   after the sources and the history allow): beyond, the oldest waiting one is
-  dropped, or the new one if none waits, so ``accept()`` never runs out.
+  dropped at once, whatever its age, or the new one if none waits, so
+  ``accept()`` never runs out.
 
 A request with valid credentials (or any request when no token is set) takes
 its connection out of the waiting pool for as long as it runs: a WebSocket or
@@ -54,6 +57,10 @@ __all__ = [
 
 log = logging.getLogger("tailcast.guard")
 
+# How long a waiting connection is safe from the caps (not from the hard cap
+# on all connections): a client sends its request within a round trip.
+GRACE = 1.0
+
 Transport = asyncio.BaseTransport
 
 
@@ -83,10 +90,11 @@ def address_key(peer: Any) -> str:
 
 
 class _Conn:
-    __slots__ = ("key", "timer", "waiting")
+    __slots__ = ("key", "since", "timer", "waiting")
 
     def __init__(self, key: str) -> None:
         self.key = key
+        self.since = 0.0
         self.timer: asyncio.TimerHandle | None = None
         self.waiting = True
 
@@ -99,6 +107,8 @@ class ConnectionGuard:
         self._conns: dict[Transport, _Conn] = {}
         self._pool: OrderedDict[Transport, None] = OrderedDict()  # oldest first
         self._by_key: dict[str, OrderedDict[Transport, None]] = {}
+        self._over: set[str] = set()  # addresses over the cap, within their grace
+        self._trim_timer: asyncio.TimerHandle | None = None
         self.timed_out = 0
         self.evicted = 0
         self.refused = 0
@@ -106,7 +116,7 @@ class ConnectionGuard:
     # -- the protocol's side ------------------------------------------------
     def opened(self, transport: Transport) -> None:
         """A connection was accepted (after its TLS handshake, with TLS)."""
-        if len(self._conns) >= self.limits.max_connections and not self._evict_oldest(None):
+        if len(self._conns) >= self.limits.max_connections and not self._evict_oldest(self._pool):
             self.refused += 1
             _abort(transport)
             return
@@ -141,15 +151,43 @@ class ConnectionGuard:
     # -- inside -------------------------------------------------------------
     def _wait(self, transport: Transport, conn: _Conn, timeout: float) -> None:
         conn.waiting = True
+        loop = asyncio.get_running_loop()
+        conn.since = loop.time()
         self._pool[transport] = None
         same = self._by_key.setdefault(conn.key, OrderedDict())
         same[transport] = None
-        loop = asyncio.get_running_loop()
         conn.timer = loop.call_later(timeout, self._expire, transport)
         if len(same) > self.limits.max_pending:
-            self._evict_oldest(conn.key)
-        if len(self._pool) > self.limits.pool_total:
-            self._evict_oldest(None)
+            self._over.add(conn.key)
+        self._trim()
+
+    def _trim(self) -> None:
+        """Drop the oldest waiting connections over a cap, once past their grace."""
+        if self._trim_timer is not None:
+            self._trim_timer.cancel()
+            self._trim_timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        wake = now + GRACE
+        for key in list(self._over):
+            same = self._by_key.get(key)
+            while same and len(same) > self.limits.max_pending:
+                since = self._conns[next(iter(same))].since
+                if since > now - GRACE:
+                    wake = min(wake, since + GRACE)
+                    break
+                self._evict_oldest(same)
+            else:
+                self._over.discard(key)
+        while len(self._pool) > self.limits.pool_total:
+            since = self._conns[next(iter(self._pool))].since
+            if since > now - GRACE:
+                wake = min(wake, since + GRACE)
+                break
+            self._evict_oldest(self._pool)
+        over = self._over or len(self._pool) > self.limits.pool_total
+        if over:
+            self._trim_timer = loop.call_at(wake + 0.01, self._trim)
 
     def _unwait(self, transport: Transport, conn: _Conn) -> None:
         if conn.timer is not None:
@@ -165,14 +203,12 @@ class ConnectionGuard:
             if not same:
                 del self._by_key[conn.key]
 
-    def _evict_oldest(self, key: str | None) -> bool:
-        """Drop the oldest waiting connection (of ``key``, or of all); False if none."""
-        pool = self._pool if key is None else self._by_key.get(key)
+    def _evict_oldest(self, pool: OrderedDict[Transport, None] | None) -> bool:
+        """Drop the oldest connection of ``pool``; False if it is empty."""
         if not pool:
             return False
-        transport = next(iter(pool))
         self.evicted += 1
-        self._drop(transport)
+        self._drop(next(iter(pool)))
         return True
 
     def _expire(self, transport: Transport) -> None:
