@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import socket
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -90,10 +89,11 @@ def address_key(peer: Any) -> str:
 
 
 class _Conn:
-    __slots__ = ("key", "since", "timer", "waiting")
+    __slots__ = ("key", "proto", "since", "timer", "waiting")
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, proto: GuardedProtocol | None) -> None:
         self.key = key
+        self.proto = proto
         self.since = 0.0
         self.timer: asyncio.TimerHandle | None = None
         self.waiting = True
@@ -114,13 +114,13 @@ class ConnectionGuard:
         self.refused = 0
 
     # -- the protocol's side ------------------------------------------------
-    def opened(self, transport: Transport) -> None:
+    def opened(self, transport: Transport, proto: GuardedProtocol | None = None) -> None:
         """A connection was accepted (after its TLS handshake, with TLS)."""
         if len(self._conns) >= self.limits.max_connections and not self._evict_oldest(self._pool):
             self.refused += 1
             _abort(transport)
             return
-        conn = _Conn(address_key(transport.get_extra_info("peername")))
+        conn = _Conn(address_key(transport.get_extra_info("peername")), proto)
         self._conns[transport] = conn
         self._wait(transport, conn, self.limits.header_timeout)
 
@@ -129,17 +129,24 @@ class ConnectionGuard:
         if conn is not None:
             self._unwait(transport, conn)
 
+    def headers_in(self, transport: Transport) -> None:
+        """A request's header block has arrived (read, perhaps not yet handled):
+        it is no longer stalling, whatever a busy server makes it wait."""
+        conn = self._conns.get(transport)
+        if conn is not None:
+            self._unwait(transport, conn)
+
     # -- the middleware's side ----------------------------------------------
     def request_started(self, transport: Transport | None, authenticated: bool) -> None:
-        """A request's headers are in: stop its clock; trusted, it leaves the pool."""
+        """A request is handled: trusted, it stays out of the pool; else it goes
+        back in, without a clock (its handler ends it), so that the caps bound
+        unauthenticated work too (a ``401``, a WebSocket closed with 4001)."""
         conn = self._conns.get(transport) if transport is not None else None
-        if conn is None:
+        if conn is None or transport is None:
             return
-        if conn.timer is not None:
-            conn.timer.cancel()
-            conn.timer = None
-        if authenticated:
-            self._unwait(transport, conn)  # type: ignore[arg-type]
+        self._unwait(transport, conn)
+        if not authenticated:
+            self._wait(transport, conn, None)
 
     def request_done(self, transport: Transport | None) -> None:
         """Its answer is written: idle again, the keep-alive clock runs."""
@@ -147,16 +154,19 @@ class ConnectionGuard:
         if conn is not None and transport is not None and not transport.is_closing():
             self._unwait(transport, conn)
             self._wait(transport, conn, self.limits.idle_timeout)
+            if conn.proto is not None:
+                conn.proto.watch_headers()
 
     # -- inside -------------------------------------------------------------
-    def _wait(self, transport: Transport, conn: _Conn, timeout: float) -> None:
+    def _wait(self, transport: Transport, conn: _Conn, timeout: float | None) -> None:
         conn.waiting = True
         loop = asyncio.get_running_loop()
         conn.since = loop.time()
         self._pool[transport] = None
         same = self._by_key.setdefault(conn.key, OrderedDict())
         same[transport] = None
-        conn.timer = loop.call_later(timeout, self._expire, transport)
+        if timeout is not None:
+            conn.timer = loop.call_later(timeout, self._expire, transport)
         if len(same) > self.limits.max_pending:
             self._over.add(conn.key)
         self._trim()
@@ -262,15 +272,20 @@ class GuardedProtocol(asyncio.Protocol):
         self._inner = inner
         self._guard = guard
         self._transport: Transport | None = None
+        # Looking for the end of a request's header block (the guard's first
+        # sign that a request is not stalling), and the bytes it may span.
+        self._watching = True
+        self._tail = b""
+
+    def watch_headers(self) -> None:
+        """Look for the next request's header block (after an answer)."""
+        self._watching = True
+        self._tail = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
-        sock = transport.get_extra_info("socket")
-        if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
-            # Small requests, small answers: no Nagle delay on a keep-alive socket.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._inner.connection_made(transport)
-        self._guard.opened(transport)
+        self._guard.opened(transport, self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._transport is not None:
@@ -278,6 +293,13 @@ class GuardedProtocol(asyncio.Protocol):
         self._inner.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._watching and self._transport is not None:
+            seen = self._tail + data
+            if b"\r\n\r\n" in seen or b"\n\n" in seen:
+                self._watching = False
+                self._guard.headers_in(self._transport)
+            else:
+                self._tail = seen[-3:]
         self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
