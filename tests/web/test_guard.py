@@ -52,25 +52,29 @@ async def test_a_complete_request_leaves_the_pool_a_partial_one_times_out(
         partial.close()
     # A trusted client (no token set: every request is trusted) is never
     # timed out while its request runs: a WebSocket past both limits.
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(harness.ws_url, protocols=("tailcast.v1",)) as ws:
-            await ws.receive(timeout=5)  # hello
-            await apoll(lambda: guard.statistics()["waiting"] == 0)
-            before = guard.timed_out
-            await asyncio.sleep(1.2)  # longer than both limits: a span, not a sync
-            assert guard.timed_out == before
-            assert not ws.closed
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(harness.ws_url, protocols=("tailcast.v1",)) as ws,
+    ):
+        await ws.receive(timeout=5)  # hello
+        await apoll(lambda: guard.statistics()["waiting"] == 0)
+        before = guard.timed_out
+        await asyncio.sleep(1.2)  # longer than both limits: a span, not a sync
+        assert guard.timed_out == before
+        assert not ws.closed
 
 
 @pytest.mark.asyncio
 async def test_unauthenticated_requests_stay_counted(start_server: Callable[..., Any]) -> None:
     harness = await start_server(make_config(token="t0ken-123456", max_pending=2))
     guard = harness.server.guard
-    async with aiohttp.ClientSession() as session:
-        # An unauthenticated WebSocket is closed with 4001; while it lingers
-        # it counts as waiting, like any untrusted connection.
-        async with session.ws_connect(harness.ws_url, protocols=("tailcast.v1",)) as ws:
-            await apoll(lambda: guard.statistics()["waiting"] >= 1)
-            msg = await ws.receive(timeout=5)
-            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
-            assert ws.close_code == 4001
+    # An unauthenticated WebSocket is closed with 4001; while it lingers it
+    # counts as waiting, like any untrusted connection.
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(harness.ws_url, protocols=("tailcast.v1",)) as ws,
+    ):
+        await apoll(lambda: guard.statistics()["waiting"] >= 1)
+        msg = await ws.receive(timeout=5)
+        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        assert ws.close_code == 4001
