@@ -112,6 +112,24 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         help="per-client send queue; past it the client reads on from the history (default 4 MiB)",
     )
     g.add_argument(
+        "--header-timeout",
+        dest="header_timeout",
+        metavar="SECONDS",
+        help="a request's headers (and body) must arrive within this (default 10)",
+    )
+    g.add_argument(
+        "--idle-timeout",
+        dest="idle_timeout",
+        metavar="SECONDS",
+        help="close a keep-alive connection idle this long (default 30)",
+    )
+    g.add_argument(
+        "--max-pending",
+        dest="max_pending",
+        metavar="N",
+        help="connections per address without a trusted request; the oldest beyond go (default 32)",
+    )
+    g.add_argument(
         "--heartbeat",
         metavar="SECONDS",
         help="WebSocket ping interval to detect dead peers (default 30)",

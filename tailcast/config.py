@@ -94,6 +94,10 @@ class Config:
     journal_dir: str | None = None
     redact: tuple[str, ...] = ()
     redact_secrets: bool = False
+    # The way in (tailcast.web.guard): untrusted connections' time and count.
+    header_timeout: float = 10.0
+    idle_timeout: float = 30.0
+    max_pending: int = 32
 
     @property
     def scheme(self) -> str:

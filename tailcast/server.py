@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import socket
 import ssl
 from pathlib import Path
@@ -33,6 +34,8 @@ from tailcast.registry import Registry
 from tailcast.sources import build_source
 from tailcast.sources.base import SOURCE_CLOSE_TIMEOUT, Source, start_sources, stop_sources
 from tailcast.web.app import make_app
+from tailcast.web.guard import GUARD, ConnectionGuard, GuardLimits
+from tailcast.web.listen import GuardedSite, plan_limits
 
 __all__ = ["SOURCE_CLOSE_TIMEOUT", "Server"]
 
@@ -89,6 +92,9 @@ class Server:
         self.app = make_app(
             config, self.hub, self.registry, store=self.store, source_hub=source_hub
         )
+        # Replaced at start() by one sized to the open-files limit then.
+        self.guard = ConnectionGuard(GuardLimits())
+        self.app[GUARD] = self.guard
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.port = 0
@@ -104,16 +110,22 @@ class Server:
         if config.tls_cert and config.tls_key:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
+        self._fit_descriptors()
         self._runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, shutdown_timeout=2.0
+            self.app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=2.0,
+            # The guard closes idle connections first; aiohttp's own timer is
+            # a backstop a little later.
+            keepalive_timeout=config.idle_timeout + 1.0,
         )
         await self._runner.setup()
-        site = web.TCPSite(
-            self._runner, config.host, config.port, ssl_context=ssl_context, reuse_address=True
+        site = GuardedSite(
+            self._runner, config.host, config.port, self.guard, ssl_context=ssl_context
         )
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
+        sockets = site.sockets
         self.port = sockets[0].getsockname()[1] if sockets else config.port
         host = config.host
         if sockets and sockets[0].family == socket.AF_INET6:
@@ -121,6 +133,36 @@ class Server:
         self.url = f"{config.scheme}://{host}:{self.port}{config.base_path}"
         self._tasks = start_sources(self.sources)
         return self.url
+
+    def _fit_descriptors(self) -> None:
+        """Size the guard and the clients' cap to the open-files limit now.
+
+        ConfigError (exit 2) if no client fits; a warning if the cap is lowered.
+        """
+        config = self.config
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft == resource.RLIM_INFINITY:
+            soft = 1 << 20
+        plan = plan_limits(
+            soft,
+            max_clients=config.max_clients,
+            sources=len(self.sources),
+            streams=len(self.hub.streams) + len(self.source_hub.streams),
+            header_timeout=config.header_timeout,
+            idle_timeout=config.idle_timeout,
+            max_pending=config.max_pending,
+        )
+        if plan.max_clients < config.max_clients:
+            log.warning(
+                "--max-clients lowered from %d to %d: the open-files limit is %d (hard %s); "
+                "raise it (ulimit -n, LimitNOFILE=) to serve more",
+                config.max_clients,
+                plan.max_clients,
+                soft,
+                "unlimited" if hard == resource.RLIM_INFINITY else hard,
+            )
+        self.registry.max_clients = plan.max_clients
+        self.guard.limits = plan.limits
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -137,6 +179,7 @@ class Server:
         return {
             "hub": self.hub.statistics(),
             "registry": self.registry.statistics(),
+            "connections": self.guard.statistics(),
             "sources": [s.statistics() for s in self.sources],
             "history": self.store.statistics(),
             **({"redis": self.redis.statistics()} if self.redis is not None else {}),

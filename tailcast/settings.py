@@ -30,8 +30,16 @@ _INT_OPTIONS = {
     "max_subscriptions": 1,
     "max_body": 1024,
     "queue_bytes": 4096,
+    "max_pending": 1,
 }
-_FLOAT_OPTIONS = {"flush_delay": 0.0, "heartbeat": 1.0, "poll_interval": 0.01, "linger": 0.0}
+_FLOAT_OPTIONS = {
+    "flush_delay": 0.0,
+    "heartbeat": 1.0,
+    "poll_interval": 0.01,
+    "linger": 0.0,
+    "header_timeout": 0.1,
+    "idle_timeout": 0.1,
+}
 _BOOL_OPTIONS = ("allow_control", "poll", "pty", "trust_proxy", "redact_secrets")
 _STR_OPTIONS = (
     "host",

@@ -2,8 +2,10 @@
 
 ``tailcast serve``, ``tailcast run`` and ``tailcast agent`` all log to stderr
 the same way, end in order on the first SIGINT/SIGTERM and at once on the
-second, and (the first two) print ``tailcast: serving N streams on URL`` (``1 stream``) once
-listening — the line clients and acceptance checks parse.
+second, and (the first two) raise the open-files limit
+(:mod:`tailcast.commands.limits`) and print
+``tailcast: serving N streams on URL`` (``1 stream``) once listening —
+the line clients and acceptance checks parse.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import TYPE_CHECKING
 
 # Imported here, not looked up when needed: a forced exit must always be able
 # to end the command groups, and spawn imports nothing of ours (no circle).
+from tailcast.commands.limits import raise_nofile
+from tailcast.errors import ConfigError
 from tailcast.sources.process import spawn
 
 if TYPE_CHECKING:
@@ -56,10 +60,18 @@ def install_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -
 
 
 async def start_and_announce(server: Server) -> bool:
-    """Listen, then print the ``serving`` line; print why and return False if it cannot."""
+    """Listen, then print the ``serving`` line; print why and return False if it cannot.
+
+    The open-files limit is raised first, so that the server sizes its
+    connection limits (:mod:`tailcast.web.listen`) to the raised one.
+    """
     config = server.config
+    raise_nofile()
     try:
         url = await server.start()
+    except ConfigError:
+        await server.stop()
+        raise
     except OSError as exc:
         await server.stop()
         print(

@@ -2,12 +2,16 @@
 
 Middlewares, outermost first (:func:`middlewares` gives them in that order):
 
+0. ``guard`` (:mod:`tailcast.web.guard`): tells the connection guard that a
+   request began, trusted or not, and ended;
 1. ``errors``: every error answer is JSON ``{"error": TEXT}`` with its status;
 2. ``body_limit``: a body announced larger than ``--max-body`` is ``413`` at once;
 3. ``auth``: with a token configured, everything but ``/healthz``, the login
    route and the viewer's static files (which hold no log data: the viewer
    must load to show its login form) needs credentials; a share link's
-   credentials reach only what :func:`~tailcast.web.shares.share_refusal` lets through.
+   credentials reach only what :func:`~tailcast.web.shares.share_refusal` lets through;
+4. ``body_deadline`` (:mod:`tailcast.web.guard`): a body arrives within
+   ``--header-timeout`` of its headers, read only once authentication passed.
 
 Security headers go on every response through ``on_response_prepare``
 (:func:`security_headers`): no inline script, no framing, no sniffing, no referrer.
@@ -18,6 +22,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from tailcast.web.guard import body_deadline_middleware, guard_middleware
 from tailcast.web.keys import AUTH
 from tailcast.web.responses import json_error
 from tailcast.web.shares import share_refusal
@@ -114,7 +119,13 @@ def make_auth_middleware(base: str) -> Middleware:
 
 def middlewares(base: str, max_body: int) -> list[Middleware]:
     """The application's middlewares, outermost first."""
-    return [errors_middleware, make_body_limit_middleware(max_body), make_auth_middleware(base)]
+    return [
+        guard_middleware,
+        errors_middleware,
+        make_body_limit_middleware(max_body),
+        make_auth_middleware(base),
+        body_deadline_middleware,
+    ]
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
