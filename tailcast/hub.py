@@ -8,10 +8,9 @@ on disk, with a bounded recent part in memory) and only then hands the whole
 batch to the listener (the client registry). So a line any client received
 is on disk already: after a ``SIGKILL`` the history still has it.
 
-With a :class:`~tailcast.history.store.HistoryStore` (every server has one:
-``--data-dir``, or a private folder), a stream that existed in the store's
-previous run keeps its epoch and numbering. Without one (unit tests,
-multi-host mirrors) the history is memory only, bounded by ``history``.
+With a :class:`~tailcast.history.store.HistoryStore` (``--data-dir``, or a
+private folder) a stream of the store's previous run keeps its epoch and
+numbering; without one (tests, mirrors) the history is memory only.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from tailcast.history.kept import StreamHistory
 from tailcast.history.log import StreamLog
 from tailcast.history.store import HistoryStore
 from tailcast.protocol import wire
+from tailcast.protocol.follows import MessageState, annotate, annotate_one
 from tailcast.protocol.lines import Piece
 
 __all__ = [
@@ -96,6 +96,7 @@ class Stream:
         self.stats_provider: StatsProvider | None = None
         self.lines_in = 0
         self.bytes_in = 0
+        self.messages = MessageState()  # where its lines are in a multi-line message
 
     @property
     def last_seq(self) -> int:
@@ -124,11 +125,7 @@ class Stream:
         return info
 
     def lines_after(self, seq: int, limit: int | None = None) -> tuple[int, list[bytes]]:
-        """Kept lines with ``seq`` greater than ``seq`` (at most ``limit``).
-
-        Returns the seq of the first line returned and the encoded lines;
-        stops early where the history has a hole (the first seq then jumps).
-        """
+        """Kept lines after ``seq`` (at most ``limit``); stops early at a hole in the history."""
         return self.history.read_after(seq, 1 << 62, limit)
 
     def read_after(self, seq: int, max_bytes: int) -> tuple[int, list[bytes]]:
@@ -229,11 +226,7 @@ class Hub:
         return StreamHistory(log, max_lines=self.history, on_fault=self._history_moved), meta.epoch
 
     def _history_moved(self, history: StreamHistory) -> None:
-        """A history went to memory (disk fault) or back to disk: STREAM_INFO changed.
-
-        Every client gets the new stream list (``"history":"memory"`` comes or
-        goes), as for a stream added or removed; nothing is re-subscribed.
-        """
+        """A history went to memory or back to disk: every client gets the new stream list."""
         if self.listener is not None:
             self.listener.on_streams([], [])
 
@@ -312,15 +305,20 @@ class Hub:
         fd: str | None = None,
         ts: float | None = None,
         checkpoint: dict[str, Any] | None = None,
+        level: str | None = None,
     ) -> None:
         """Number, store and fan out pieces read at one time from one fd. Never awaits.
 
         ``checkpoint`` is the source's position after these pieces; it is kept
         in the same write as the lines (so a restart reads on from there).
+        ``level`` (a journal entry's PRIORITY) stands instead of detection.
         """
         when = self._clock() if ts is None else ts
-        # One shared time stamp and fd: the batch encoder formats them once.
-        encoded = wire.encode_lines(stream.last_seq + 1, when, pieces, fd)
+        batch = list(pieces)
+        # Level and follows per piece, then one shared time stamp and fd: the
+        # batch encoder formats each of those once.
+        marks = annotate(stream.messages, [(p.text, p.cont) for p in batch], fd, level)
+        encoded = wire.encode_lines(stream.last_seq + 1, when, batch, fd, marks)
         self._store(stream, encoded, checkpoint=checkpoint)
 
     def publish_lines(
@@ -333,9 +331,11 @@ class Hub:
         """Like :meth:`publish`, each line with its own ``(ts, text, fd, cont)``."""
         seq = stream.last_seq
         encoded: list[bytes] = []
+        messages = stream.messages
         for ts, text, fd, cont in lines:
             seq += 1
-            encoded.append(wire.encode_line(seq, ts, text, fd, cont))
+            level, follows = annotate_one(messages, text, fd, cont)
+            encoded.append(wire.encode_line(seq, ts, text, fd, cont, level, follows))
         self._store(stream, encoded, checkpoint=checkpoint)
 
     def _store(
