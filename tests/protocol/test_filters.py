@@ -1,4 +1,4 @@
-"""tailcast.protocol.filters: text, RE2, case, invert, levels on encoded lines; the backward search."""
+"""tailcast.protocol.filters: text, RE2, case, invert, levels; the backward search."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Filters over the wire: ``subscribe``'s ``filter``, and ``q``/``regex``/``case``/``invert``/``levels``
-on ``/lines`` and ``/events``; ``before`` + a filter searches backwards through the history on disk."""
+"""Filters over the wire: ``subscribe``'s ``filter``; ``q``, ``regex``, ``case``, ``invert``,
+``levels`` on ``/lines`` and ``/events``; ``before`` + a filter searches the history on disk."""
 
 from __future__ import annotations
 
