@@ -228,6 +228,19 @@ def build_parser() -> dict[str, argparse.ArgumentParser]:
     watch.add_argument(
         "--no-prefix", action="store_true", help="never prefix lines with their stream id"
     )
+    watch.add_argument(
+        "--filter", metavar="TEXT", help="only lines containing TEXT (the server filters)"
+    )
+    watch.add_argument("--regex", action="store_true", help="--filter is an RE2 pattern")
+    watch.add_argument(
+        "--level",
+        action="append",
+        metavar="LEVEL",
+        help="only lines of this level: fatal, error, warn, info, debug, trace (repeatable)",
+    )
+    watch.add_argument(
+        "--json", action="store_true", help="print each line as one JSON object, with its stream"
+    )
 
     agent = _Parser(
         prog="tailcast agent",

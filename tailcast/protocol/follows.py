@@ -38,6 +38,7 @@ _PY_CHAIN = (
     "During handling of the above exception",
     "The above exception was the direct cause",
 )
+_MODE_STARTS = "Tpfg"  # the first letters of the heads that start a mode
 _GO_STARTS = ("goroutine ", "created by ", "[signal ", "panic: ", "exit status ")
 
 
@@ -128,6 +129,37 @@ def annotate(
     fd: str | None,
     explicit: str | None = None,
 ) -> list[tuple[str | None, bool]]:
-    """``(level, follows)`` for each ``(text, cont)`` piece read at one time from ``fd``."""
-    one = annotate_one
-    return [one(state, text, fd, cont, explicit) for text, cont in pieces]
+    """``(level, follows)`` for each ``(text, cont)`` piece read at one time from ``fd``.
+
+    The same as :func:`annotate_one` on each, with the common cases (a
+    message's first line, an indented line) inline: this runs once per
+    published line.
+    """
+    out: list[tuple[str | None, bool]] = []
+    append = out.append
+    detect = detect_level
+    same_fd = state.open and state.fd == fd
+    for text, cont in pieces:
+        if cont:
+            append((state.level, state.follows))
+            continue
+        first = text[:1]
+        if same_fd and (
+            first in (" ", "\t")
+            or (
+                (state.mode or first in "CS" or state.level in _ERRORISH)
+                and _continues(state, text)
+            )
+        ):
+            state.follows = True
+            append((state.level, True))
+            continue
+        level = detect(text) if explicit is None else explicit
+        state.level = level
+        state.follows = False
+        state.mode = _mode_of_head(text) if first in _MODE_STARTS and first else _NONE
+        append((level, False))
+        same_fd = True
+    state.open = state.open or bool(out)
+    state.fd = fd if out else state.fd
+    return out

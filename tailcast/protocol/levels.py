@@ -43,37 +43,60 @@ _WORDS: dict[str, str] = {
     **dict.fromkeys(("debug", "debu", "dbug", "dbg", "d", "fine", "config"), "debug"),
     **dict.fromkeys(("trace", "trac", "trce", "t", "finer", "finest", "verbose", "v"), "trace"),
 }
-# Words strong enough to count bare (no bracket, no colon) at the start or after
-# a timestamp: only UPPER CASE ones of at least three letters.
-_UPPER = frozenset(w.upper() for w in _WORDS if len(w) >= 3 and w not in ("config", "fail"))
-# Words that count with a colon at the very start (``error: x``, ``fail: x``).
-_COLON_WORDS = frozenset(w for w in _WORDS if len(w) >= 3)
-
 _PRIORITY = ("fatal", "fatal", "fatal", "error", "warn", "info", "info", "debug")
 # pino / bunyan: 10 trace, 20 debug, 30 info, 40 warn, 50 error, 60 fatal.
 _PINO = {10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal"}
 
-_JSON_KEY = re.compile(
-    r'"(?i:level|lvl|severity|loglevel|log\.level|levelname|log_level)"\s*:\s*("?)(-?\w{1,16})'
+# Everything below is built once so that a line costs a few C-level string
+# operations and set lookups, not a regular expression: detection runs once
+# per published line (bench/levels.py).
+_FULL = [
+    w for w in _WORDS if len(w) >= 3 and w not in ("fail", "failure", "dbug", "trce", "config")
+]
+_LETTERS = [w for w in _WORDS if len(w) == 1]
+
+
+def _token_table() -> dict[str, str]:
+    """Every spelling of a level token after a timestamp: ``[error]``, ``ERROR``, ``ERROR:``, …"""
+    table: dict[str, str] = {}
+    for word in _FULL + _LETTERS:
+        level = _WORDS[word]
+        for spelled in {word, word.upper(), word.capitalize()}:
+            for left, right in ("[]", "<>", "()"):
+                table[left + spelled + right] = level
+        if len(word) >= 3:
+            table[word.upper()] = level
+            table[word.upper() + ":"] = level
+    for word in ("erro", "fata"):
+        table[word.upper()] = _WORDS[word]
+    return table
+
+
+_TOKENS = _token_table()
+_TOKEN_SET = frozenset(_TOKENS)
+# At the very start, with a colon (``error: x``, ``WARNING:root:``, ``fail:``).
+_COLON_WORDS = {w: _WORDS[w] for w in _WORDS if len(w) >= 3 and w != "config"}
+# At the very start, bare: only UPPER CASE (``WARN disk full``, not ``error reading``).
+_UPPER_START = {w.upper(): _WORDS[w] for w in _FULL}
+_LOGRUS = {w: _WORDS[w.lower()] for w in ("INFO", "WARN", "ERRO", "DEBU", "TRAC", "FATA", "PANI")}
+_KLOG = {"I": "info", "W": "warn", "E": "error", "F": "fatal"}
+_RUBY = {"D": "debug", "I": "info", "W": "warn", "E": "error", "F": "fatal"}
+_MONTH_OR_DAY = frozenset(
+    "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec Mon Tue Wed Thu Fri Sat Sun".split()  # noqa: SIM905
 )
-_NESTED_LOG = re.compile(r'"log"\s*:\s*\{[^{}]*?"(?i:level)"\s*:\s*"(\w{1,16})"')
-_LOGFMT = re.compile(r'(?:^|[\s,])(?i:level|lvl|severity)="?(\w{1,16})')
-_KLOG = re.compile(r"([IWEF])\d{4} \d\d:\d\d:\d\d")
-_RUBY = re.compile(r"([DIWEFA]), \[\d")
-_LOGRUS = re.compile(r"(INFO|WARN|ERRO|DEBU|TRAC|FATA|PANI)\[\d")
-_PRI = re.compile(r"<(\d{1,3})>")
-_MONTHS = frozenset(
-    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-)
-_DAYS = frozenset(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"])
-# Fixed starts written by runtimes for an uncaught crash.
 _CRASH = (
     ("Traceback (most recent call last):", "error"),
     ("Exception in thread ", "error"),
     ("fatal error: ", "fatal"),
 )
-_HEAD = 160  # only the head of a line is looked at for prefixes
-_TOKENS = 7  # a level after a timestamp is among its first tokens
+_CRASH_STARTS = tuple(start for start, _ in _CRASH)
+_PRI = re.compile(r"<(\d{1,3})>")
+_LOGFMT = re.compile(r'(?:^|[\s,])(?:level|lvl)="?(\w{1,16})')
+_JSON_KEYS = frozenset(
+    ("level", "lvl", "severity", "loglevel", "log.level", "levelname", "log_level")
+)
+_JSON_NEEDLES = ('evel"', 'EVEL"', 'lvl"', 'LVL"', 'everity"', 'EVERITY"')
+_HEAD = 100  # only the head of a line is looked at for prefixes
 
 
 def normalise(value: object) -> str | None:
@@ -96,112 +119,133 @@ def level_from_priority(priority: int) -> str | None:
     return _PRIORITY[priority] if 0 <= priority <= 7 else None
 
 
+def _kinds() -> dict[str, int]:
+    kinds = dict.fromkeys("0123456789[", _TIMESTAMP)
+    kinds.update({"{": _JSON, " ": _INDENTED, "\t": _INDENTED, "<": _ANGLE})
+    return kinds
+
+
+_JSON, _INDENTED, _TIMESTAMP, _ANGLE, _OTHER = 1, 2, 3, 4, 0
+# The first character says which forms a line can have: one dict lookup.
+_KIND = _kinds()
+
+
 def detect_level(text: str) -> str | None:
     """The level ``text`` states, or None when nothing in it is a level field or prefix."""
     if not text:
         return None
     first = text[0]
-    if first == "{":
+    kind = _KIND.get(first, _OTHER)
+    if kind == _TIMESTAMP:
+        level = _after_timestamp(text[:_HEAD])
+    elif kind == _JSON:
         return _json_level(text)
-    if first in " \t":
+    elif kind == _INDENTED:
         return None  # an indented line is a continuation, not a message of its own
-    head = text[:_HEAD]
-    level = _prefix_level(head, first)
-    if level is not None:
-        return level
-    if "=" in head:
-        m = _LOGFMT.search(head)
-        if m is not None:
-            return _WORDS.get(m.group(1).lower())
-    return None
-
-
-def _json_level(text: str) -> str | None:
-    for m in _JSON_KEY.finditer(text):
-        quoted, value = m.groups()
-        level = _WORDS.get(value.lower()) if quoted else normalise(value)
-        if level is not None:
-            return level
-    nested = _NESTED_LOG.search(text)
-    return _WORDS.get(nested.group(1).lower()) if nested is not None else None
-
-
-def _prefix_level(head: str, first: str) -> str | None:
-    """Forms recognised at the start of the line, then after a leading timestamp."""
-    if first == "<":
-        m = _PRI.match(head)
+    elif kind == _ANGLE:
+        m = _PRI.match(text)
         if m is not None:
             return _PRIORITY[int(m.group(1)) % 8]
-    elif first in "IWEF" and head[1:2].isdigit():
-        m = _KLOG.match(head)
-        if m is not None:
-            return _WORDS[m.group(1).lower()]
-    if head[1:2] == ",":
-        m = _RUBY.match(head)
-        if m is not None:
-            return _WORDS.get(m.group(1).lower())  # "A" (any) is no level
-    if first in "TEf":
-        for start, level in _CRASH:
-            if head.startswith(start):
-                return level
-    word = _first_word(head)
-    if word is not None:
-        return word
-    if first.isdigit() or first == "[" or head[:3] in _MONTHS or head[:3] in _DAYS:
-        return _after_timestamp(head)
-    return None
+        level = _after_timestamp(text[:_HEAD])
+    else:
+        level = _start_level(text, first)
+        if level is None and text[:3] in _MONTH_OR_DAY:
+            level = _after_timestamp(text[:_HEAD])
+    if level is None and ("level=" in text or "lvl=" in text):
+        found = _LOGFMT.search(text, 0, _HEAD * 2)
+        if found is not None:
+            return _WORDS.get(found.group(1).lower())
+    return level
 
 
-def _first_word(head: str) -> str | None:
-    """``[ERROR]``, ``<warn>``, ``ERROR:``, ``error:``, ``ERROR x``, ``ERRO[0000]`` at the start."""
-    if head[0] in "[<(":
-        close = head.find("]>)"["[<(".index(head[0])], 1, 24)
-        if close > 1:
-            return _WORDS.get(head[1:close].strip().lower())
-        return None
-    end = 0
-    n = len(head)
-    while end < n and end < 12 and head[end].isalpha():
-        end += 1
-    if end in (0, n):
-        return _WORDS.get(head.lower()) if head.isupper() and head in _UPPER else None
-    word, after = head[:end], head[end]
-    if after == ":":
-        return _WORDS.get(word.lower()) if word.lower() in _COLON_WORDS else None
-    if after in " \t|" and word in _UPPER:
-        return _WORDS[word.lower()]
-    if after == "[":
-        m = _LOGRUS.match(head)
-        if m is not None:
-            return _WORDS[m.group(1).lower()]
-    return None
-
-
-def _token_level(token: str, after_tag: bool) -> str | None:
-    if token[0] in "[<(":
-        inner = token.strip("[]<>():")
-        # Apache's [core:error], [mpm_event:notice]: the level is after the colon.
-        inner = inner.rpartition(":")[2]
-        return _WORDS.get(inner.lower()) if len(inner) >= 1 else None
-    bare = token.rstrip(":")
-    # Laravel's production.ERROR:
-    bare = bare.rpartition(".")[2]
-    if bare in _UPPER:
-        return _WORDS[bare.lower()]
-    if after_tag and token.endswith(":") and bare.lower() in _COLON_WORDS:
-        return _WORDS[bare.lower()]
+def _start_level(text: str, first: str) -> str | None:
+    """Forms at the very start: klog, Ruby, logrus, crashes, ``ERROR:``, ``WARN x``."""
+    # startswith(x, i) rather than slices: no new string per check.
+    if first in "IWEF" and text.startswith(" ", 5) and text[1:5].isdigit():
+        return _KLOG[first]
+    if text.startswith(", [", 1):
+        return _RUBY.get(first)
+    if text.startswith("[", 4) and text[:4] in _LOGRUS:
+        return _LOGRUS[text[:4]]
+    if first in "TEf" and text.startswith(_CRASH_STARTS):
+        for start, crash in _CRASH:
+            if text.startswith(start):
+                return crash
+    colon = text.find(":", 1, 14)
+    if colon > 0:
+        level = _COLON_WORDS.get(text[:colon].lower())
+        if level is not None:
+            return level
+    space = text.find(" ", 1, 13)
+    if space > 0:
+        return _UPPER_START.get(text[:space])
     return None
 
 
 def _after_timestamp(head: str) -> str | None:
     """A level among the first tokens of a line that starts with a timestamp or brackets."""
-    tokens = head.split(None, _TOKENS)[:_TOKENS]
-    after_tag = False
-    for token in tokens[1:] if not tokens[0].startswith(("[", "<")) else tokens:
-        level = _token_level(token, after_tag)
+    tokens = head.split(None, 7)[:7]
+    if not _TOKEN_SET.isdisjoint(tokens):
+        for token in tokens:
+            if token in _TOKEN_SET:
+                return _TOKENS[token]
+    tag = head.find(": ")
+    if tag > 0:
+        # After a syslog tag (``sshd[42]: ``), the message's own ``error:``
+        # prefix (OpenSSH) is a level.
+        colon = head.find(":", tag + 2, tag + 16)
+        if colon > 0:
+            level = _COLON_WORDS.get(head[tag + 2 : colon].lower())
+            if level is not None:
+                return level
+    return _bracketed_field(head, tokens) if head[0] == "[" else None
+
+
+def _bracketed_field(head: str, tokens: list[str]) -> str | None:
+    """Apache's ``[core:error]``, Laravel's ``production.ERROR:`` (lines that start with ``[``)."""
+    if head[0] == "[":
+        for token in tokens:
+            # Apache's [core:error], Laravel's production.ERROR:
+            if token[0] == "[" and ":" in token:
+                inner = token.strip("[]").rpartition(":")[2]
+            elif "." in token and token.endswith(":"):
+                inner = token[:-1].rpartition(".")[2].lower()
+            else:
+                continue
+            if inner in _WORDS and len(inner) >= 3:
+                return _WORDS[inner]
+    return None
+
+
+def _json_level(text: str) -> str | None:
+    """The value of a level key: the first found of ``level``, ``lvl``, ``severity``, …"""
+    at = text.find('"level":"')
+    if at >= 0:  # the common spelling, in three C calls
+        close = text.find('"', at + 9, at + 30)
+        level = _WORDS.get(text[at + 9 : close].lower()) if close > 0 else None
         if level is not None:
             return level
-        # A syslog tag (``sshd[123]:``) ends the header: the message's own
-        # ``error:`` prefix may follow it.
-        after_tag = token.endswith(":") and not token[0].isdigit() and len(token) > 1
+    for needle in _JSON_NEEDLES:
+        at = text.find(needle)
+        while at >= 0:
+            key_start = text.rfind('"', 0, at) + 1
+            end = at + len(needle) - 1
+            if text[key_start:end].lower() in _JSON_KEYS:
+                level = _json_value(text, end + 1)
+                if level is not None:
+                    return level
+            at = text.find(needle, end + 1)
     return None
+
+
+def _json_value(text: str, at: int) -> str | None:
+    """The level of the value after ``"key"`` at ``at`` (``: "warn"`` or ``:40``)."""
+    rest = text[at : at + 24].lstrip()
+    if not rest.startswith(":"):
+        return None
+    rest = rest[1:].lstrip()
+    if rest.startswith('"'):
+        close = rest.find('"', 1)
+        return _WORDS.get(rest[1:close].lower()) if close > 1 else None
+    digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
+    return normalise(int(digits)) if digits else None
