@@ -41,6 +41,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"tailcast: {message} (see 'tailcast {self.prog.split()[-1]} --help')\n")
 
 
+def _add_watch_filter_options(watch: argparse.ArgumentParser) -> None:
+    """``watch``'s server-side filter and ``--json`` (protocol additions 1.1)."""
+    watch.add_argument(
+        "--filter", metavar="TEXT", help="only lines containing TEXT (the server filters)"
+    )
+    watch.add_argument("--regex", action="store_true", help="--filter is an RE2 pattern")
+    watch.add_argument(
+        "--level",
+        action="append",
+        metavar="LEVEL",
+        help="only lines of this level: fatal, error, warn, info, debug, trace (repeatable)",
+    )
+    watch.add_argument(
+        "--json", action="store_true", help="print each line as one JSON object, with its stream"
+    )
+
+
 def _add_server_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("server")
     g.add_argument("--host", help="address to bind (default 127.0.0.1)")
@@ -269,6 +286,7 @@ def build_parser() -> dict[str, argparse.ArgumentParser]:
     watch.add_argument(
         "--no-prefix", action="store_true", help="never prefix lines with their stream id"
     )
+    _add_watch_filter_options(watch)
 
     agent = _Parser(
         prog="tailcast agent",

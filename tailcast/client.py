@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from tailcast.hub import Stream
 from tailcast.protocol import wire
+from tailcast.protocol.filters import FilterState, LineFilter
 from tailcast.shares import OWNER, Principal
 
 __all__ = ["SEND_BATCH_BYTES", "Client", "Outgoing", "lines_frame_size"]
@@ -47,6 +48,9 @@ __all__ = ["SEND_BATCH_BYTES", "Client", "Outgoing", "lines_frame_size"]
 # queue: the history will soon be on disk, so reads stay small and paced by
 # the client, never the whole backlog at once.
 SEND_BATCH_BYTES = 64 * 1024
+# A filtered reader may read much history to queue little: one catch-up step
+# reads at most this much before it lets the event loop run again.
+FILTER_SCAN_BYTES = 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -58,6 +62,7 @@ class Outgoing:
     first: int  # lines: first seq; gap: from
     last: int  # lines: last seq; gap: to
     payload: bytes
+    count: int = 0  # lines in a filtered frame (``last - first + 1`` when 0)
 
 
 def lines_frame_size(head: int, lines: Sequence[bytes]) -> int:
@@ -92,6 +97,11 @@ class Client:
         self.wildcard = False
         # Who this client is: the owner sees every stream, a share link only its own.
         self.principal: Principal = OWNER
+        # Per-stream filters (protocol 1.1) and where each reader is in its
+        # stream's messages; the filter of "*" applies to streams that come later.
+        self.filters: dict[str, LineFilter] = {}
+        self.filter_states: dict[str, FilterState] = {}
+        self.wild_filter: LineFilter | None = None
         self.closed = False
         self.close_reason: str | None = None
         self._lock = lock if lock is not None else threading.Lock()
@@ -100,6 +110,7 @@ class Client:
         self.lines_dropped = 0
         self.gaps = 0
         self.lines_from_history = 0
+        self._scanned = 0  # history bytes a filtered catch-up step has read
 
     # -- the sending side ------------------------------------------------------------
 
@@ -112,6 +123,11 @@ class Client:
                 return batch
             if self.closed:
                 return []
+            if self.behind:
+                # A filtered catch-up read its share and found nothing yet:
+                # let others run, then read on.
+                await asyncio.sleep(0)
+                continue
             await self._wakeup.wait()
 
     def take_batch(self) -> list[Outgoing]:
@@ -154,6 +170,15 @@ class Client:
 
     # -- following streams (lock held) -----------------------------------------------
 
+    def _set_filter(self, stream_id: str, line_filter: LineFilter | None) -> None:
+        """Filter ``stream_id``'s lines from now on (None: every line)."""
+        if line_filter is None:
+            self.filters.pop(stream_id, None)
+            self.filter_states.pop(stream_id, None)
+        else:
+            self.filters[stream_id] = line_filter
+            self.filter_states.setdefault(stream_id, FilterState())
+
     def _follow(self, stream: Stream, cursor: int) -> None:
         """Start following ``stream`` from ``cursor``: behind if history has lines from it."""
         self.cursors[stream.id] = cursor
@@ -165,6 +190,8 @@ class Client:
         self.cursors.pop(stream_id, None)
         self.following.pop(stream_id, None)
         self.behind.pop(stream_id, None)
+        self.filters.pop(stream_id, None)
+        self.filter_states.pop(stream_id, None)
 
     def _fall_behind(self, stream: Stream) -> None:
         """Queue no more live frames of ``stream``: catch-up reads on from the cursor."""
@@ -224,6 +251,8 @@ class Client:
             if stream is None:
                 continue  # no longer followed: nothing to read again
             self.cursors[stream_id] = min(self.cursors[stream_id], first)
+            if stream_id in self.filter_states:
+                self.filter_states[stream_id] = FilterState()  # read again: the state is unknown
             self._fall_behind(stream)
 
     # -- catching up (lock held) -----------------------------------------------------
@@ -231,7 +260,8 @@ class Client:
     def _catch_up(self) -> None:
         """Read behind streams from history, round-robin, until about a batch is queued."""
         behind = self.behind
-        while behind and self.queued_bytes < SEND_BATCH_BYTES:
+        self._scanned = 0
+        while behind and self.queued_bytes < SEND_BATCH_BYTES and self._scanned < FILTER_SCAN_BYTES:
             room = min(self.max_bytes - self.queued_bytes, SEND_BATCH_BYTES)
             if room <= 0:
                 return
@@ -275,7 +305,27 @@ class Client:
             return gapped
         chunk = lines[:count]
         last = cursor + count - 1
+        line_filter = self.filters.get(stream.id)
+        if line_filter is not None:
+            self._scanned += size
+            self.cursors[stream.id] = last + 1
+            self._queue_filtered(stream.id, cursor, chunk, line_filter)
+            return True
         self._append(Outgoing("lines", stream.id, cursor, last, wire.lines_frame(stream.id, chunk)))
         self.cursors[stream.id] = last + 1
         self.lines_from_history += count
         return True
+
+    def _queue_filtered(
+        self, stream_id: str, first: int, lines: Sequence[bytes], line_filter: LineFilter
+    ) -> None:
+        """Queue the lines of a history chunk that pass the stream's filter (cursor moved)."""
+        state = self.filter_states.setdefault(stream_id, FilterState())
+        passed = line_filter.select(lines, state)
+        if not passed:
+            return
+        frame = wire.lines_frame(stream_id, [lines[i] for i in passed])
+        self._append(
+            Outgoing("lines", stream_id, first + passed[0], first + passed[-1], frame, len(passed))
+        )
+        self.lines_from_history += len(passed)

@@ -8,10 +8,9 @@ on disk, with a bounded recent part in memory) and only then hands the whole
 batch to the listener (the client registry). So a line any client received
 is on disk already: after a ``SIGKILL`` the history still has it.
 
-With a :class:`~tailcast.history.store.HistoryStore` (every server has one:
-``--data-dir``, or a private folder), a stream that existed in the store's
-previous run keeps its epoch and numbering. Without one (unit tests,
-multi-host mirrors) the history is memory only, bounded by ``history``.
+With a :class:`~tailcast.history.store.HistoryStore` (``--data-dir``, or a
+private folder) a stream of the store's previous run keeps its epoch and
+numbering; without one (tests, mirrors) the history is memory only.
 """
 
 from __future__ import annotations
@@ -28,9 +27,11 @@ from tailcast.history.kept import StreamHistory
 from tailcast.history.log import StreamLog
 from tailcast.history.store import HistoryStore
 from tailcast.protocol import wire
+from tailcast.protocol.follows import annotate, annotate_one
 from tailcast.protocol.lines import Piece
 from tailcast.protocol.redact import Redactor
 from tailcast.protocol.wire import decode_line  # re-exported: its old home
+from tailcast.stream import Controller, StatsProvider, Stream  # re-exported: hub API
 
 __all__ = [
     "STATES",
@@ -46,20 +47,6 @@ STATES = frozenset({"waiting", "live", "exited", "error"})
 EVENTS = frozenset({"truncated", "rotated", "reattached"})
 
 
-class Controller(Protocol):
-    """What a controllable source (a process) offers the HTTP control routes."""
-
-    async def restart(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
-class StatsProvider(Protocol):
-    """What a source with resource figures (a container) offers ``/stats``."""
-
-    async def __call__(self) -> dict[str, Any]: ...
-
-
 class HubListener(Protocol):
     """Who hears what the hub publishes (the client registry)."""
 
@@ -68,81 +55,6 @@ class HubListener(Protocol):
     def on_status(self, stream: Stream, frame: bytes) -> None: ...
 
     def on_streams(self, added: Sequence[Stream], removed: Sequence[Stream]) -> None: ...
-
-
-class Stream:
-    """One stream: its identity, state and history."""
-
-    def __init__(
-        self,
-        stream_id: str,
-        name: str,
-        kind: str,
-        epoch: str,
-        history: StreamHistory,
-        detail: dict[str, Any],
-    ) -> None:
-        self.id = stream_id
-        self.name = name
-        self.kind = kind
-        self.epoch = epoch
-        self.detail = detail
-        self.state = "waiting"
-        # Extra status fields that stay true until the next state change
-        # (exit_code, signal, message).
-        self.state_extra: dict[str, Any] = {}
-        self.history = history
-        # The recent part of the history, in memory (seq of ring[i] = ring_first + i).
-        self.ring = history.ring
-        self.controller: Controller | None = None
-        self.stats_provider: StatsProvider | None = None
-        self.lines_in = 0
-        self.bytes_in = 0
-
-    @property
-    def last_seq(self) -> int:
-        return self.history.last_seq
-
-    @property
-    def first_seq(self) -> int:
-        """The seq of the oldest line still kept (``last_seq + 1`` when empty)."""
-        return self.history.first_seq
-
-    def info(self) -> dict[str, Any]:
-        """The protocol's STREAM_INFO object."""
-        info: dict[str, Any] = {
-            "id": self.id,
-            "name": self.name,
-            "kind": self.kind,
-            "state": self.state,
-            "epoch": self.epoch,
-            "first_seq": self.first_seq,
-            "last_seq": self.last_seq,
-        }
-        if self.history.reason is not None:
-            info["history"] = "memory"  # the disk failed: only a recent part is kept
-        info.update(self.state_extra)
-        info.update(self.detail)
-        return info
-
-    def lines_after(self, seq: int, limit: int | None = None) -> tuple[int, list[bytes]]:
-        """Kept lines after ``seq`` (at most ``limit``): the first one's seq and the lines,
-        stopping early where the history has a hole (the first seq then jumps)."""
-        return self.history.read_after(seq, 1 << 62, limit)
-
-    def read_after(self, seq: int, max_bytes: int) -> tuple[int, list[bytes]]:
-        """Kept lines after ``seq``, about ``max_bytes`` of them (at least one): how a reader
-        that fell behind catches up. The first one's seq is more than ``seq + 1`` when ``seq``
-        has left the history (the caller reports the rest as a gap)."""
-        return self.history.read_after(seq, max_bytes)
-
-    def read_before(self, seq: int, limit: int) -> tuple[int, list[bytes]]:
-        """The ``limit`` kept lines just before ``seq``, oldest first (paging backwards)."""
-        return self.history.read_before(seq, limit)
-
-    def newest(self, count: int) -> tuple[int, list[bytes]]:
-        """The newest ``count`` kept lines."""
-        return self.history.read_before(self.last_seq + 1, count)
 
 
 class Hub:
@@ -227,8 +139,7 @@ class Hub:
         return StreamHistory(log, max_lines=self.history, on_fault=self._history_moved), meta.epoch
 
     def _history_moved(self, history: StreamHistory) -> None:
-        """A history went to memory (disk fault) or back to disk: STREAM_INFO changed, so
-        every client gets the new stream list (``"history":"memory"``); none re-subscribes."""
+        """A history went to memory or back to disk: every client gets the new stream list."""
         if self.listener is not None:
             self.listener.on_streams([], [])
 
@@ -307,17 +218,22 @@ class Hub:
         fd: str | None = None,
         ts: float | None = None,
         checkpoint: dict[str, Any] | None = None,
+        level: str | None = None,
     ) -> None:
         """Number, store and fan out pieces read at one time from one fd. Never awaits.
 
         ``checkpoint`` is the source's position after these pieces; it is kept
         in the same write as the lines (so a restart reads on from there).
+        ``level`` (a journal entry's PRIORITY) stands instead of detection.
         """
         when = self._clock() if ts is None else ts
         if self.redactor is not None:  # before numbering: the original is never kept
             pieces = self.redactor.pieces(stream.id, pieces)
-        # One shared time stamp and fd: the batch encoder formats them once.
-        encoded = wire.encode_lines(stream.last_seq + 1, when, pieces, fd)
+        batch = list(pieces)
+        # Level and follows per piece, then one shared time stamp and fd: the
+        # batch encoder formats each of those once.
+        marks = annotate(stream.messages, [(p.text, p.cont) for p in batch], fd, level)
+        encoded = wire.encode_lines(stream.last_seq + 1, when, batch, fd, marks)
         self._store(stream, encoded, checkpoint=checkpoint)
 
     def publish_lines(
@@ -338,10 +254,20 @@ class Hub:
         *,
         checkpoint: dict[str, Any] | None = None,
     ) -> None:
-        """Like :meth:`publish_lines`, with a ``level`` too: ``(ts, text, fd, cont, level)``."""
+        """Like :meth:`publish_lines`, with a ``level`` too: ``(ts, text, fd, cont, level)``.
+
+        A given level (a journal entry's PRIORITY) stands instead of detection.
+        """
         if self.redactor is not None:
             lines = self.redactor.entries(stream.id, lines)
-        self._store(stream, wire.encode_entries(stream.last_seq + 1, lines), checkpoint=checkpoint)
+        seq = stream.last_seq
+        encoded: list[bytes] = []
+        messages = stream.messages
+        for ts, text, fd, cont, given in lines:
+            seq += 1
+            level, follows = annotate_one(messages, text, fd, cont, given)
+            encoded.append(wire.encode_line(seq, ts, text, fd, cont, level, follows))
+        self._store(stream, encoded, checkpoint=checkpoint)
 
     def _store(
         self,

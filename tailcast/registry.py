@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tailcast.client import Client, Outgoing, lines_frame_size
@@ -33,9 +34,19 @@ from tailcast.defaults import DEFAULT_QUEUE_BYTES, DEFAULT_TAIL
 from tailcast.errors import TooManyClients
 from tailcast.hub import Hub, Stream
 from tailcast.protocol import wire
+from tailcast.protocol.filters import FilterSpec, FilterState, LineFilter
 from tailcast.shares import OWNER, Principal
 
 __all__ = ["Registry"]
+
+
+@dataclass(slots=True)
+class _Filtered:
+    """One filter's selection of a live batch: the seqs that pass, their frame, the state after."""
+
+    seqs: list[int]
+    frame: bytes
+    state: FilterState
 
 
 class Registry:
@@ -109,26 +120,32 @@ class Registry:
         *,
         tail: int | None = None,
         since: dict[str, int] | None = None,
+        line_filter: LineFilter | None = None,
     ) -> list[str]:
         """Set the cursors where replay starts; return the ids that do not exist.
 
         The replay comes from history through catch-up: a first chunk is
         queued now, the rest as the client reads. Nothing is subscribed when
         any id is unknown. Streams the client already follows keep their
-        cursor (never a line twice). A share link's client knows only its
-        streams: ``*`` means those, any other id is unknown to it.
+        cursor (never a line twice); ``line_filter`` replaces their filter.
+        A share link's client knows only its streams: ``*`` means those, any
+        other id is unknown to it.
         """
         sees = client.principal.sees
         with self._lock:
             ids = list(streams)
+            unknown = [
+                i for i in ids if i != wire.ALL and (i not in self.hub.streams or not sees(i))
+            ]
+            if unknown:
+                return unknown
             if wire.ALL in ids:
                 ids = [i for i in ids if i != wire.ALL] + [s for s in self.hub.streams if sees(s)]
                 client.wildcard = True
+                client.wild_filter = line_filter
                 self._wild.add(client)
-            unknown = [i for i in ids if i not in self.hub.streams or not sees(i)]
-            if unknown:
-                return unknown
             for stream_id in dict.fromkeys(ids):
+                client._set_filter(stream_id, line_filter)
                 self._attach(client, self.hub.streams[stream_id], tail, since)
             # The first chunk of replay now, so that it comes before any
             # frame queued later (what was true when everything was pushed).
@@ -179,6 +196,7 @@ class Registry:
             head = len(wire.lines_frame(stream.id, ()))
             shared: bytes | None = None
             shared_size = -1
+            filtered: dict[tuple[FilterSpec, int, bool | None, bool | None], _Filtered] = {}
             for client in subs:
                 if stream.id in client.behind:
                     continue  # its sender reads these from history, after what it has
@@ -190,6 +208,9 @@ class Registry:
                     # (publish_numbered): those lines are gone for good.
                     client._push_gap(stream.id, cursor, first_seq - 1)
                     cursor = first_seq
+                if stream.id in client.filters:
+                    self._live_filtered(client, stream, cursor, first_seq, lines, filtered)
+                    continue
                 if cursor == first_seq:
                     if shared_size < 0:
                         shared_size = lines_frame_size(head, lines)
@@ -207,6 +228,41 @@ class Registry:
                     payload = wire.lines_frame(stream.id, lines[cursor - first_seq :])
                 client._append(Outgoing("lines", stream.id, cursor, last, payload))
                 client.cursors[stream.id] = last + 1
+
+    @staticmethod
+    def _live_filtered(
+        client: Client,
+        stream: Stream,
+        cursor: int,
+        first_seq: int,
+        lines: Sequence[bytes],
+        cache: dict[tuple[FilterSpec, int, bool | None, bool | None], _Filtered],
+    ) -> None:
+        """Queue the live lines from ``cursor`` that pass the client's filter (lock held).
+
+        Per-client work, shared by the clients with the same filter at the same
+        place: the selection and its frame are made once per batch for them.
+        """
+        line_filter = client.filters[stream.id]
+        state = client.filter_states[stream.id]
+        key = (line_filter.spec, cursor, state.head, state.last)
+        result = cache.get(key)
+        if result is None:
+            new_state = FilterState(state.head, state.last)
+            part = lines[cursor - first_seq :]
+            passed = line_filter.select(part, new_state)
+            frame = wire.lines_frame(stream.id, [part[i] for i in passed]) if passed else b""
+            result = cache[key] = _Filtered([cursor + i for i in passed], frame, new_state)
+        last = first_seq + len(lines) - 1
+        if result.seqs:
+            if not client._fits(len(result.frame)):
+                client._fall_behind(stream)  # catch-up filters the same lines from history
+                return
+            first, final = result.seqs[0], result.seqs[-1]
+            item = Outgoing("lines", stream.id, first, final, result.frame, len(result.seqs))
+            client._append(item)
+        client.cursors[stream.id] = last + 1
+        state.head, state.last = result.state.head, result.state.last
 
     def on_status(self, stream: Stream, frame: bytes) -> None:
         with self._lock:
@@ -235,6 +291,7 @@ class Registry:
             for client in self._wild:
                 for stream in added:
                     if client.principal.sees(stream.id):
+                        client._set_filter(stream.id, client.wild_filter)
                         self._attach(client, stream, 0, None)
 
     # -- sending side ----------------------------------------------------------------
@@ -242,7 +299,7 @@ class Registry:
     def sent(self, client: Client, item: Outgoing) -> None:
         """Count a frame the transport has written (for statistics)."""
         if item.kind == "lines" and item.stream is not None:
-            n = item.last - item.first + 1
+            n = item.count or item.last - item.first + 1
             client.lines_sent += n
             self.lines_out[item.stream] = self.lines_out.get(item.stream, 0) + n
 

@@ -9,6 +9,10 @@ resumes with ``since``, so nothing is printed twice or skipped; a stream
 whose epoch changed (the server restarted) starts over from its backlog, with
 a note on stderr. When its own reader goes away (``| head -3``) it ends at
 once, with status 0 and no message.
+
+``--filter TEXT`` (``--regex``: an RE2 pattern) and ``--level LEVEL`` are sent
+as the subscription's ``filter``: the server sends only the lines that pass.
+``--json`` prints each LINE as one JSON object with its ``stream`` (for ``jq``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import aiohttp
 
 from tailcast.errors import ConfigError, ServerRefused
 from tailcast.protocol import wire
+from tailcast.protocol.filters import BadFilter, compile_filter, parse_filter
 
 __all__ = ["Watcher", "watch_main", "ws_url"]
 
@@ -59,6 +64,8 @@ class Watcher:
     err: IO[str] = field(default_factory=lambda: sys.stderr)
     positions: dict[str, int] = field(default_factory=dict)
     epochs: dict[str, str] = field(default_factory=dict)
+    line_filter: dict[str, Any] | None = None  # subscribe's "filter"
+    as_json: bool = False
     _open_line: str | None = None  # stream whose last piece has no newline yet
     _many: bool = False
 
@@ -151,6 +158,8 @@ class Watcher:
         frame: dict[str, Any] = {"type": "subscribe", "streams": wanted, "tail": self.tail}
         if since:
             frame["since"] = since
+        if self.line_filter:
+            frame["filter"] = self.line_filter
         return frame
 
     def _lines(self, sid: str, lines: list[dict[str, Any]]) -> None:
@@ -159,6 +168,9 @@ class Watcher:
             if line["seq"] <= pos:
                 continue  # never print a line twice
             pos = line["seq"]
+            if self.as_json:
+                self.out.write(json.dumps({"stream": sid, **line}, ensure_ascii=False) + "\n")
+                continue
             if line.get("cont") and self._open_line == sid:
                 self.out.write(line["text"])
             else:
@@ -213,7 +225,14 @@ def watch_main(ns: argparse.Namespace) -> int:
         print(f"tailcast: {exc}", file=sys.stderr)
         return 2
     token = ns.token or os.environ.get("TAILCAST_TOKEN") or None
+    try:
+        line_filter = _filter_of(ns)
+    except BadFilter as exc:
+        print(f"tailcast: {exc}", file=sys.stderr)
+        return 2
     watcher = Watcher(url, ns.stream, tail, token=token, prefix=not ns.no_prefix)
+    watcher.line_filter = line_filter
+    watcher.as_json = bool(getattr(ns, "json", False))
     try:
         return asyncio.run(watcher.run())
     except BrokenPipeError:
@@ -224,6 +243,26 @@ def watch_main(ns: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         watcher._end_line()
         return 130
+
+
+def _filter_of(ns: argparse.Namespace) -> dict[str, Any] | None:
+    """``--filter``/``--regex``/``--level`` as subscribe's ``filter``; checked here first
+    (a bad pattern or level exits 2 with one line, before connecting)."""
+    text = getattr(ns, "filter", None) or ""
+    levels = [lv.strip() for item in getattr(ns, "level", None) or [] for lv in item.split(",")]
+    if getattr(ns, "regex", False) and not text:
+        raise BadFilter("--regex needs --filter PATTERN")
+    if not text and not levels:
+        return None
+    obj: dict[str, Any] = {"text": text, "regex": bool(getattr(ns, "regex", False))}
+    if levels:
+        obj["levels"] = [lv for lv in levels if lv]
+    try:
+        compile_filter(parse_filter(obj))
+    except BadFilter as exc:
+        what = "--level" if "level" in str(exc) and "pattern" not in str(exc) else "--filter"
+        raise BadFilter(f"{what}: {exc}") from None
+    return obj
 
 
 def _discard_stdout() -> None:

@@ -11,10 +11,12 @@ from aiohttp import web
 
 from tailcast.errors import UnknownStream
 from tailcast.hub import Stream, decode_line
+from tailcast.protocol.filters import LineFilter
 from tailcast.web.auth import COOKIE, SESSION_SECONDS, is_https
 from tailcast.web.keys import AUTH, CONFIG, HUB
-from tailcast.web.params import MAX_SEQ, bounded_int
+from tailcast.web.params import MAX_SEQ, bounded_int, line_filter
 from tailcast.web.responses import json_error
+from tailcast.web.search import search_backwards, search_forwards
 
 __all__ = [
     "TextLines",
@@ -56,7 +58,9 @@ async def stream_lines(request: web.Request) -> web.StreamResponse:
     """A page of a stream's history: forward (since), backwards (before) or the newest.
 
     ``format=text`` with none of ``since``, ``before`` and ``limit`` is the
-    whole kept history as plain text, streamed (:func:`_download`).
+    whole kept history as plain text, streamed (:func:`_download`). With a
+    filter (``q``, ``regex``, ``case``, ``invert``, ``levels``) the page holds only
+    lines that pass, searched through the whole history (:mod:`tailcast.web.search`).
     """
     stream = _stream(request)
     since = bounded_int(request, "since", 0, MAX_SEQ)
@@ -67,9 +71,13 @@ async def stream_lines(request: web.Request) -> web.StreamResponse:
     fmt = request.query.get("format", "json")
     if fmt not in ("json", "text"):
         raise web.HTTPBadRequest(text="format must be json or text")
-    if fmt == "text" and since is None and before is None and limit is None:
+    flt = line_filter(request)
+    if fmt == "text" and since is None and before is None and limit is None and flt is None:
         return await _download(request, stream)
-    if before is not None:
+    extra: dict[str, Any] = {}
+    if flt is not None:
+        lines, extra = await _search(stream, since, before, limit, flt)
+    elif before is not None:
         _, lines = stream.read_before(before, DEFAULT_BEFORE_LIMIT if limit is None else limit)
     elif since is not None:
         _, lines = stream.lines_after(since, DEFAULT_LIMIT if limit is None else limit)
@@ -84,12 +92,30 @@ async def stream_lines(request: web.Request) -> web.StreamResponse:
         "epoch": stream.epoch,
         "first_seq": stream.first_seq,
         "last_seq": stream.last_seq,
+        **extra,
     }
     # Lines are already JSON: splice them in rather than decode and re-encode.
     body_bytes = json.dumps(head, separators=(",", ":"))[:-1].encode() + (
         b',"lines":[' + b",".join(lines) + b"]}"
     )
     return web.Response(body=body_bytes, content_type="application/json", charset="utf-8")
+
+
+async def _search(
+    stream: Stream, since: int | None, before: int | None, limit: int | None, flt: LineFilter
+) -> tuple[list[bytes], dict[str, Any]]:
+    """A filtered page: the lines, and where to ask again (``next_since``/``next_before``)."""
+    if since is not None:
+        lines, next_since = await search_forwards(
+            stream, since, DEFAULT_LIMIT if limit is None else limit, flt
+        )
+        return lines, {"next_since": next_since}
+    start = stream.last_seq + 1 if before is None else before
+    default = DEFAULT_LIMIT if before is None else DEFAULT_BEFORE_LIMIT
+    lines, next_before = await search_backwards(
+        stream, start, default if limit is None else limit, flt
+    )
+    return lines, {"next_before": next_before}
 
 
 class TextLines:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from tailcast.protocol import wire
+from tailcast.protocol.filters import BadFilter, LineFilter, compile_filter, parse_filter
 
-__all__ = ["MAX_SEQ", "bounded_int", "natural", "stream_ids"]
+__all__ = ["MAX_SEQ", "bounded_int", "line_filter", "natural", "stream_ids"]
 
 # The largest seq a client may name: JavaScript's largest exact integer.
 MAX_SEQ = 2**53
@@ -53,3 +54,34 @@ def stream_ids(request: web.Request) -> list[str] | None:
         if stream_id != wire.ALL and not wire.STREAM_ID_RE.match(stream_id):
             raise web.HTTPBadRequest(text=f"not a stream id: {stream_id[:80]!r}")
     return streams
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    value = request.query.get(name)
+    if value is None or value in ("0", "false"):
+        return False
+    if value in ("1", "true", ""):
+        return True
+    raise web.HTTPBadRequest(text=f"{name} must be 1 or 0")
+
+
+def line_filter(request: web.Request) -> LineFilter | None:
+    """The filter of ``q``, ``regex=1``, ``case=1``, ``invert=1``, ``levels=a,b``; None if none.
+
+    A bad pattern or level is a ``400`` naming it.
+    """
+    query = request.query
+    try:
+        spec = parse_filter(
+            {
+                "text": query.get("q", ""),
+                "regex": _flag(request, "regex"),
+                "case": _flag(request, "case"),
+                "invert": _flag(request, "invert"),
+                "levels": query.get("levels", ""),
+            }
+        )
+        return None if spec.empty else compile_filter(spec)
+    except BadFilter as exc:
+        name = "levels" if "level" in str(exc) and "pattern" not in str(exc) else "q"
+        raise web.HTTPBadRequest(text=f"{name}: {exc}") from None

@@ -4,8 +4,10 @@ Frames are the same JSON objects as on the WebSocket, one per event:
 ``event: lines`` (``id:`` = the last seq in it), ``event: gap`` (``id:`` = its
 ``to``), ``event: status`` (no id). A reconnecting ``EventSource`` sends
 ``Last-Event-ID`` and resumes right after it, with a ``gap`` first if lines
-have left history. ``?tail=N`` sets the first backlog. Idle connections get a
-comment every 15 s so that proxies keep them open.
+have left history. ``?tail=N`` sets the first backlog; ``q``, ``regex=1``,
+``case=1``, ``invert=1``, ``levels=`` filter the lines (as ``subscribe``'s
+``filter``). Idle connections get a comment every 15 s so that proxies keep
+them open.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from tailcast.registry import Registry
 from tailcast.shares import OWNER
 from tailcast.web.auth import origin_allowed
 from tailcast.web.keys import AUTH, CONFIG, HUB, REGISTRY
-from tailcast.web.params import natural
+from tailcast.web.params import line_filter, natural
 from tailcast.web.responses import json_error
 
 __all__ = ["events_handler", "format_event"]
@@ -77,6 +79,7 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
     except UnknownStream as exc:
         return json_error(404, str(exc))
     since, tail = _resume_point(request, stream.id)
+    flt = line_filter(request)  # a bad pattern is a 400 before any event
     try:
         # The middleware let only a stream of the share's through; the client
         # carries the share so that its revocation or expiry ends this stream.
@@ -88,7 +91,7 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
     try:
         response = web.StreamResponse(headers=EVENT_STREAM_HEADERS)
         await response.prepare(request)
-        registry.subscribe(client, [stream.id], tail=tail, since=since)
+        registry.subscribe(client, [stream.id], tail=tail, since=since, line_filter=flt)
         await response.write(b"retry: 1000\n\n")
         await _pump(request, response, client, registry)
         with contextlib.suppress(ConnectionError):

@@ -221,7 +221,9 @@ async def _subscribe(
         )
         return True
     since = dict(frame.since) if frame.since is not None else None
-    unknown = registry.subscribe(client, frame.streams, tail=frame.tail, since=since)
+    unknown = registry.subscribe(
+        client, frame.streams, tail=frame.tail, since=since, line_filter=frame.filter
+    )
     if unknown:
         await _close_unknown(ws, unknown[0])
         return False

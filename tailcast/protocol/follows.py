@@ -1,0 +1,165 @@
+"""Multi-line messages: which lines continue the message begun just before them. Pure.
+
+A stream's :class:`MessageState` is carried from line to line (the hub keeps one
+per stream). :func:`annotate` gives each piece its ``(level, follows)``:
+
+- a line *follows* (continues the message begun by the nearest earlier line
+  without ``follows``) when it is indented (Java's ``\\tat …``, Python's
+  ``  File …``, Node's ``    at …``), or is ``Caused by:``/``Suppressed:``, or
+  belongs to a Python traceback (its exception line, ``During handling of the
+  above exception…``, the blank lines between chained tracebacks), or to a Go
+  panic or goroutine dump (``goroutine 1 [running]:``, ``main.main()``, blank
+  lines), or is a traceback/exception header right after a warn/error message
+  (``logger.exception`` writes the message, then ``Traceback …``);
+- only within one fd: a stderr line never continues a stdout message;
+- a line that follows carries its message's level (so a level filter keeps a
+  stack trace with its message); every other line gets the level it states
+  (:func:`~tailcast.protocol.levels.detect_level`), or ``explicit`` (a journal
+  entry's ``PRIORITY``);
+- a ``cont`` piece (the rest of a split line) is part of its line: same level,
+  same ``follows``; it changes nothing in the state.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from tailcast.protocol.levels import detect_level
+
+__all__ = ["MessageState", "annotate", "annotate_one"]
+
+# What the lines after a head are expected to be.
+_NONE, _PY_FRAMES, _PY_END, _GO = 0, 1, 2, 3
+_ERRORISH = frozenset({"fatal", "error", "warn"})
+_JAVA_EXCEPTION = re.compile(r"(?:[a-z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable)\b")
+_PY_CHAIN = (
+    "During handling of the above exception",
+    "The above exception was the direct cause",
+)
+_MODE_STARTS = "Tpfg"  # the first letters of the heads that start a mode
+_GO_STARTS = ("goroutine ", "created by ", "[signal ", "panic: ", "exit status ")
+
+
+@dataclass(slots=True)
+class MessageState:
+    """Where a stream is in its current message (one per stream, kept by the hub)."""
+
+    open: bool = False  # a message has begun
+    fd: str | None = None  # the fd of the line that began it
+    level: str | None = None  # its level
+    mode: int = _NONE  # inside a Python traceback or a Go panic
+    follows: bool = False  # the last whole line followed (for its cont pieces)
+
+
+def _mode_of_head(text: str) -> int:
+    first = text[:1]
+    if first == "T" and text.startswith("Traceback (most recent call last):"):
+        return _PY_FRAMES
+    if first in "pfg" and (
+        text.startswith(("panic: ", "fatal error: "))
+        or (text.startswith("goroutine ") and text.endswith("]:"))
+    ):
+        return _GO
+    return _NONE
+
+
+def _in_mode(state: MessageState, text: str) -> bool:
+    """Does ``text`` (not indented) continue the traceback or panic the state is in?"""
+    mode = state.mode
+    if mode == _PY_FRAMES:
+        if not text:
+            return True
+        state.mode = _PY_END  # the exception line ends the frames
+        return True
+    if mode == _PY_END:
+        if not text or text.startswith(_PY_CHAIN):
+            return True
+        if text.startswith("Traceback (most recent call last):"):
+            state.mode = _PY_FRAMES
+            return True
+        return False
+    # _GO: blank lines, goroutine headers, function lines ``pkg.fn(...)``.
+    return not text or text.startswith(_GO_STARTS[:4]) or text.endswith(")")
+
+
+def _continues(state: MessageState, text: str) -> bool:
+    """Does ``text`` continue the open message (same fd already checked)?"""
+    first = text[:1]
+    if first in (" ", "\t"):
+        return True
+    if state.mode != _NONE and _in_mode(state, text):
+        return True
+    state.mode = _NONE
+    if first == "C" and text.startswith("Caused by: "):
+        return True
+    if first == "S" and text.startswith("Suppressed: "):
+        return True
+    if state.level in _ERRORISH:
+        if first == "T" and text.startswith("Traceback (most recent call last):"):
+            state.mode = _PY_FRAMES
+            return True
+        if first.islower() and _JAVA_EXCEPTION.match(text) is not None:
+            return True
+    return False
+
+
+def annotate_one(
+    state: MessageState, text: str, fd: str | None, cont: bool, explicit: str | None = None
+) -> tuple[str | None, bool]:
+    """``(level, follows)`` of one piece, moving ``state`` on."""
+    if cont:
+        return state.level, state.follows
+    if state.open and fd == state.fd and _continues(state, text):
+        state.follows = True
+        return state.level, True
+    level = detect_level(text) if explicit is None else explicit
+    state.open = True
+    state.fd = fd
+    state.level = level
+    state.follows = False
+    state.mode = _mode_of_head(text) if text[:1] in "Tpfg" else _NONE
+    return level, False
+
+
+def annotate(
+    state: MessageState,
+    pieces: Iterable[tuple[str, bool]],
+    fd: str | None,
+    explicit: str | None = None,
+) -> list[tuple[str | None, bool]]:
+    """``(level, follows)`` for each ``(text, cont)`` piece read at one time from ``fd``.
+
+    The same as :func:`annotate_one` on each, with the common cases (a
+    message's first line, an indented line) inline: this runs once per
+    published line.
+    """
+    out: list[tuple[str | None, bool]] = []
+    append = out.append
+    detect = detect_level
+    same_fd = state.open and state.fd == fd
+    for text, cont in pieces:
+        if cont:
+            append((state.level, state.follows))
+            continue
+        first = text[:1]
+        if same_fd and (
+            first in (" ", "\t")
+            or (
+                (state.mode or first in "CS" or state.level in _ERRORISH)
+                and _continues(state, text)
+            )
+        ):
+            state.follows = True
+            append((state.level, True))
+            continue
+        level = detect(text) if explicit is None else explicit
+        state.level = level
+        state.follows = False
+        state.mode = _mode_of_head(text) if first in _MODE_STARTS and first else _NONE
+        append((level, False))
+        same_fd = True
+    state.open = state.open or bool(out)
+    state.fd = fd if out else state.fd
+    return out

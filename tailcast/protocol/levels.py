@@ -1,0 +1,251 @@
+"""A line's level (``fatal`` … ``trace``), from what the line itself says. Pure, no I/O.
+
+Only a level *field* or a level *prefix* counts, never a word somewhere in the
+message: ``INFO request failed with error 500`` is ``info``, ``Connection error``
+has none. What is read (protocol additions 1.1, "Levels and multi-line messages"):
+
+- JSON lines (first character ``{``): the keys ``level``, ``lvl``, ``severity``,
+  ``loglevel``, ``log.level`` or a nested ``"log":{"level":…}``, any case, with
+  words (``WARNING``, ``Err``, ``E``) or numbers (pino/bunyan 10-60, syslog 0-7);
+- logfmt ``level=`` / ``lvl=`` (Go slog, logrus, go-kit);
+- klog/glog ``E1201 12:00:00.000000 …``, Ruby's Logger ``E, [2024-… #1] ERROR -- …``,
+  logrus' terminal form ``ERRO[0000]``, syslog/sd-daemon ``<3>`` and ``<11>1 …`` priorities;
+- a prefix at the start: ``[ERROR]``, ``<E>``, ``ERROR:``, ``error:``, ``WARNING:root:``,
+  ``fail:`` (.NET), an UPPERCASE level word, Go's ``panic:`` and ``fatal error:``,
+  Python's ``Traceback (most recent call last):``, the JVM's ``Exception in thread``;
+- a level right after a leading timestamp (or bracketed fields): logback, log4j,
+  Spring, Python's ``asctime - name - LEVEL``, nginx's ``[error]``, Apache's
+  ``[core:error]``, MySQL's ``[Warning]``, Postgres' ``ERROR:``, gunicorn, pino-pretty;
+  after a syslog header, the message's own ``error:`` prefix (OpenSSH).
+
+Cost: one dispatch on the first character, at most one regular expression and
+one ``split`` of the line's head for the forms that need them (see bench/levels.py).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["LEVELS", "detect_level", "level_from_priority", "normalise"]
+
+LEVELS = ("fatal", "error", "warn", "info", "debug", "trace")
+
+# Every word a logger writes for a level (lower case) -> the contract's level.
+_WORDS: dict[str, str] = {
+    **dict.fromkeys(
+        ("fatal", "fata", "critical", "crit", "alert", "emerg", "emergency", "panic", "pani"),
+        "fatal",
+    ),
+    **dict.fromkeys(("dpanic", "f"), "fatal"),
+    **dict.fromkeys(("error", "err", "erro", "e", "severe", "fail", "failure"), "error"),
+    **dict.fromkeys(("warn", "warning", "w"), "warn"),
+    **dict.fromkeys(("info", "information", "informational", "notice", "i", "n"), "info"),
+    **dict.fromkeys(("debug", "debu", "dbug", "dbg", "d", "fine", "config"), "debug"),
+    **dict.fromkeys(("trace", "trac", "trce", "t", "finer", "finest", "verbose", "v"), "trace"),
+}
+_PRIORITY = ("fatal", "fatal", "fatal", "error", "warn", "info", "info", "debug")
+# pino / bunyan: 10 trace, 20 debug, 30 info, 40 warn, 50 error, 60 fatal.
+_PINO = {10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal"}
+
+# Everything below is built once so that a line costs a few C-level string
+# operations and set lookups, not a regular expression: detection runs once
+# per published line (bench/levels.py).
+_FULL = [
+    w for w in _WORDS if len(w) >= 3 and w not in ("fail", "failure", "dbug", "trce", "config")
+]
+_LETTERS = [w for w in _WORDS if len(w) == 1]
+
+
+def _token_table() -> dict[str, str]:
+    """Every spelling of a level token after a timestamp: ``[error]``, ``ERROR``, ``ERROR:``, …"""
+    table: dict[str, str] = {}
+    for word in _FULL + _LETTERS:
+        level = _WORDS[word]
+        for spelled in {word, word.upper(), word.capitalize()}:
+            for left, right in ("[]", "<>", "()"):
+                table[left + spelled + right] = level
+        if len(word) >= 3:
+            table[word.upper()] = level
+            table[word.upper() + ":"] = level
+    for word in ("erro", "fata"):
+        table[word.upper()] = _WORDS[word]
+    return table
+
+
+_TOKENS = _token_table()
+_TOKEN_SET = frozenset(_TOKENS)
+# At the very start, with a colon (``error: x``, ``WARNING:root:``, ``fail:``).
+_COLON_WORDS = {w: _WORDS[w] for w in _WORDS if len(w) >= 3 and w != "config"}
+# At the very start, bare: only UPPER CASE (``WARN disk full``, not ``error reading``).
+_UPPER_START = {w.upper(): _WORDS[w] for w in _FULL}
+_LOGRUS = {w: _WORDS[w.lower()] for w in ("INFO", "WARN", "ERRO", "DEBU", "TRAC", "FATA", "PANI")}
+_KLOG = {"I": "info", "W": "warn", "E": "error", "F": "fatal"}
+_RUBY = {"D": "debug", "I": "info", "W": "warn", "E": "error", "F": "fatal"}
+_MONTH_OR_DAY = frozenset(
+    "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec Mon Tue Wed Thu Fri Sat Sun".split()  # noqa: SIM905
+)
+_CRASH = (
+    ("Traceback (most recent call last):", "error"),
+    ("Exception in thread ", "error"),
+    ("fatal error: ", "fatal"),
+)
+_CRASH_STARTS = tuple(start for start, _ in _CRASH)
+_PRI = re.compile(r"<(\d{1,3})>")
+_LOGFMT = re.compile(r'(?:^|[\s,])(?:level|lvl)="?(\w{1,16})')
+_JSON_KEYS = frozenset(
+    ("level", "lvl", "severity", "loglevel", "log.level", "levelname", "log_level")
+)
+_JSON_NEEDLES = ('evel"', 'EVEL"', 'lvl"', 'LVL"', 'everity"', 'EVERITY"')
+_HEAD = 100  # only the head of a line is looked at for prefixes
+
+
+def normalise(value: object) -> str | None:
+    """A level value from a field (word or number) as the contract's level, or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        if value in _PINO:
+            return _PINO[value]
+        return _PRIORITY[value] if 0 <= value <= 7 else None
+    if isinstance(value, str):
+        if value.isdigit():
+            return normalise(int(value))
+        return _WORDS.get(value.lower())
+    return None
+
+
+def level_from_priority(priority: int) -> str | None:
+    """A syslog/journal ``PRIORITY``: 0-2 fatal, 3 error, 4 warn, 5-6 info, 7 debug."""
+    return _PRIORITY[priority] if 0 <= priority <= 7 else None
+
+
+def _kinds() -> dict[str, int]:
+    kinds = dict.fromkeys("0123456789[", _TIMESTAMP)
+    kinds.update({"{": _JSON, " ": _INDENTED, "\t": _INDENTED, "<": _ANGLE})
+    return kinds
+
+
+_JSON, _INDENTED, _TIMESTAMP, _ANGLE, _OTHER = 1, 2, 3, 4, 0
+# The first character says which forms a line can have: one dict lookup.
+_KIND = _kinds()
+
+
+def detect_level(text: str) -> str | None:
+    """The level ``text`` states, or None when nothing in it is a level field or prefix."""
+    if not text:
+        return None
+    first = text[0]
+    kind = _KIND.get(first, _OTHER)
+    if kind == _TIMESTAMP:
+        level = _after_timestamp(text[:_HEAD])
+    elif kind == _JSON:
+        return _json_level(text)
+    elif kind == _INDENTED:
+        return None  # an indented line is a continuation, not a message of its own
+    elif kind == _ANGLE:
+        m = _PRI.match(text)
+        if m is not None:
+            return _PRIORITY[int(m.group(1)) % 8]
+        level = _after_timestamp(text[:_HEAD])
+    else:
+        level = _start_level(text, first)
+        if level is None and text[:3] in _MONTH_OR_DAY:
+            level = _after_timestamp(text[:_HEAD])
+    if level is None and ("level=" in text or "lvl=" in text):
+        found = _LOGFMT.search(text, 0, _HEAD * 2)
+        if found is not None:
+            return _WORDS.get(found.group(1).lower())
+    return level
+
+
+def _start_level(text: str, first: str) -> str | None:
+    """Forms at the very start: klog, Ruby, logrus, crashes, ``ERROR:``, ``WARN x``."""
+    # startswith(x, i) rather than slices: no new string per check.
+    if first in "IWEF" and text.startswith(" ", 5) and text[1:5].isdigit():
+        return _KLOG[first]
+    if text.startswith(", [", 1):
+        return _RUBY.get(first)
+    if text.startswith("[", 4) and text[:4] in _LOGRUS:
+        return _LOGRUS[text[:4]]
+    if first in "TEf" and text.startswith(_CRASH_STARTS):
+        for start, crash in _CRASH:
+            if text.startswith(start):
+                return crash
+    colon = text.find(":", 1, 14)
+    if colon > 0:
+        level = _COLON_WORDS.get(text[:colon].lower())
+        if level is not None:
+            return level
+    space = text.find(" ", 1, 13)
+    if space > 0:
+        return _UPPER_START.get(text[:space])
+    return None
+
+
+def _after_timestamp(head: str) -> str | None:
+    """A level among the first tokens of a line that starts with a timestamp or brackets."""
+    tokens = head.split(None, 7)[:7]
+    if not _TOKEN_SET.isdisjoint(tokens):
+        for token in tokens:
+            if token in _TOKEN_SET:
+                return _TOKENS[token]
+    tag = head.find(": ")
+    if tag > 0:
+        # After a syslog tag (``sshd[42]: ``), the message's own ``error:``
+        # prefix (OpenSSH) is a level.
+        colon = head.find(":", tag + 2, tag + 16)
+        if colon > 0:
+            level = _COLON_WORDS.get(head[tag + 2 : colon].lower())
+            if level is not None:
+                return level
+    return _bracketed_field(head, tokens) if head[0] == "[" else None
+
+
+def _bracketed_field(head: str, tokens: list[str]) -> str | None:
+    """Apache's ``[core:error]``, Laravel's ``production.ERROR:`` (lines that start with ``[``)."""
+    if head[0] == "[":
+        for token in tokens:
+            # Apache's [core:error], Laravel's production.ERROR:
+            if token[0] == "[" and ":" in token:
+                inner = token.strip("[]").rpartition(":")[2]
+            elif "." in token and token.endswith(":"):
+                inner = token[:-1].rpartition(".")[2].lower()
+            else:
+                continue
+            if inner in _WORDS and len(inner) >= 3:
+                return _WORDS[inner]
+    return None
+
+
+def _json_level(text: str) -> str | None:
+    """The value of a level key: the first found of ``level``, ``lvl``, ``severity``, …"""
+    at = text.find('"level":"')
+    if at >= 0:  # the common spelling, in three C calls
+        close = text.find('"', at + 9, at + 30)
+        level = _WORDS.get(text[at + 9 : close].lower()) if close > 0 else None
+        if level is not None:
+            return level
+    for needle in _JSON_NEEDLES:
+        at = text.find(needle)
+        while at >= 0:
+            key_start = text.rfind('"', 0, at) + 1
+            end = at + len(needle) - 1
+            if text[key_start:end].lower() in _JSON_KEYS:
+                level = _json_value(text, end + 1)
+                if level is not None:
+                    return level
+            at = text.find(needle, end + 1)
+    return None
+
+
+def _json_value(text: str, at: int) -> str | None:
+    """The level of the value after ``"key"`` at ``at`` (``: "warn"`` or ``:40``)."""
+    rest = text[at : at + 24].lstrip()
+    if not rest.startswith(":"):
+        return None
+    rest = rest[1:].lstrip()
+    if rest.startswith('"'):
+        close = rest.find('"', 1)
+        return _WORDS.get(rest[1:close].lower()) if close > 1 else None
+    digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
+    return normalise(int(digits)) if digits else None

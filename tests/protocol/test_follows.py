@@ -1,0 +1,135 @@
+"""tailcast.protocol.follows: stack traces and continuations are marked as part of their message."""
+
+from __future__ import annotations
+
+from tailcast.protocol.follows import MessageState, annotate, annotate_one
+
+
+def marks(text: str, fd: str | None = None) -> list[tuple[str | None, bool]]:
+    """(level, follows) of each line of ``text``, one batch, one fresh stream."""
+    return annotate(MessageState(), [(line, False) for line in text.split("\n")], fd)
+
+
+def follows_of(text: str) -> list[bool]:
+    return [f for _, f in marks(text)]
+
+
+PYTHON = """\
+ERROR:root:payment failed
+Traceback (most recent call last):
+  File "/app/pay.py", line 10, in charge
+    raise ValueError("card declined")
+ValueError: card declined
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File "/app/main.py", line 3, in <module>
+RuntimeError: giving up
+INFO:root:next request"""
+
+
+def test_python_traceback_with_chained_exception() -> None:
+    got = marks(PYTHON)
+    assert [f for _, f in got] == [False] + [True] * 10 + [False]
+    assert {lv for lv, _ in got[:11]} == {"error"}  # the trace shares its message's level
+    assert got[-1] == ("info", False)
+
+
+def test_uncaught_python_traceback_starts_an_error_message() -> None:
+    got = marks('INFO:root:start\nTraceback (most recent call last):\n  File "x.py"\nKeyError: 1')
+    assert got == [("info", False), ("error", False), ("error", True), ("error", True)]
+
+
+JAVA = """\
+2024-05-01 12:00:00.123 ERROR 1 --- [main] c.e.App : request failed
+java.lang.IllegalStateException: boom
+\tat com.example.App.run(App.java:10)
+\tat com.example.App.main(App.java:5)
+Caused by: java.io.IOException: Broken pipe
+\tat java.base/sun.nio.ch.IOUtil.write(IOUtil.java:1)
+\t... 2 more
+2024-05-01 12:00:01.000  INFO 1 --- [main] c.e.App : recovered"""
+
+
+def test_java_stack_trace_with_caused_by() -> None:
+    got = marks(JAVA)
+    assert [f for _, f in got] == [False] + [True] * 6 + [False]
+    assert got[3][0] == "error" and got[-1] == ("info", False)
+
+
+def test_java_exception_line_after_an_info_line_is_its_own_message() -> None:
+    assert follows_of("INFO started\njava.lang.RuntimeException: x\n\tat a.B.c(B.java:1)") == [
+        False,
+        False,
+        True,
+    ]
+
+
+GO_PANIC = """\
+panic: runtime error: index out of range [5] with length 3
+
+goroutine 1 [running]:
+main.main()
+\t/tmp/x.go:8 +0x1d
+exit status 2"""
+
+
+def test_go_panic() -> None:
+    got = marks(GO_PANIC)
+    assert [f for _, f in got] == [False, True, True, True, True, False]
+    assert got[0] == ("fatal", False) and got[3] == ("fatal", True)
+
+
+GOROUTINES = """\
+goroutine 1 [chan receive]:
+main.main()
+\t/app/main.go:20 +0x4b
+
+goroutine 18 [IO wait]:
+internal/poll.runtime_pollWait(0x7f, 0x72)
+\t/usr/lib/go/src/runtime/netpoll.go:343 +0x85
+created by main.serve in goroutine 1
+\t/app/main.go:12 +0x25"""
+
+
+def test_go_goroutine_dump() -> None:
+    assert follows_of(GOROUTINES) == [False] + [True] * 8
+
+
+def test_indented_continuation_and_node_stack() -> None:
+    text = (
+        "Error: Cannot find module 'x'\n    at Module._resolve (node:internal:1:2)\n  code: 'X'\nok"
+    )
+    assert marks(text) == [("error", False), ("error", True), ("error", True), (None, False)]
+
+
+def test_first_line_and_other_fd_never_follow() -> None:
+    state = MessageState()
+    assert annotate_one(state, "  indented first", "out", False) == (None, False)
+    assert annotate_one(state, "head", "out", False) == (None, False)
+    assert annotate_one(state, "  from stderr", "err", False) == (None, False)
+    assert annotate_one(state, "  same fd", "err", False) == (None, True)
+
+
+def test_cont_piece_is_part_of_its_line() -> None:
+    state = MessageState()
+    assert annotate_one(state, "ERROR x", None, False) == ("error", False)
+    assert annotate_one(state, "rest of the line", None, True) == ("error", False)
+    assert annotate_one(state, "\tat a", None, False) == ("error", True)
+    assert annotate_one(state, "more of it", None, True) == ("error", True)
+
+
+def test_state_carries_across_batches() -> None:
+    state = MessageState()
+    annotate(state, [("WARN slow", False)], None)
+    assert annotate(state, [("  detail", False), ("next", False)], None) == [
+        ("warn", True),
+        (None, False),
+    ]
+
+
+def test_explicit_level_stands_for_heads() -> None:
+    state = MessageState()
+    got = annotate(state, [("ERROR in text", False), ("  more", False)], None, explicit="info")
+    assert got == [("info", False), ("info", True)]
