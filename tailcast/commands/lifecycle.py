@@ -66,7 +66,8 @@ async def start_and_announce(server: Server) -> bool:
     connection limits (:mod:`tailcast.web.listen`) to the raised one.
     """
     config = server.config
-    raise_nofile()
+    notes: list[str] = []
+    raise_nofile(notes.append)
     try:
         url = await server.start()
     except ConfigError:
@@ -85,4 +86,6 @@ async def start_and_announce(server: Server) -> bool:
     # "3 streams"): clients and acceptance checks parse this line.
     noun = "stream" if n == 1 else "streams"
     print(f"tailcast: serving {n} {noun} on {url}", file=sys.stderr, flush=True)
+    for note in notes:  # after the serving line, which must come first
+        logging.getLogger("tailcast.limits").info("%s", note)
     return True

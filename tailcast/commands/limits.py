@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import resource
+from collections.abc import Callable
 
 __all__ = ["CEILING", "raise_nofile"]
 
@@ -21,19 +22,25 @@ log = logging.getLogger("tailcast.limits")
 CEILING = 1 << 20  # 1 048 576, Linux's default nr_open
 
 
-def raise_nofile() -> tuple[int, int]:
-    """Raise the soft open-files limit toward the hard one; (before, after)."""
+def raise_nofile(report: Callable[[str], None] | None = None) -> tuple[int, int]:
+    """Raise the soft open-files limit toward the hard one; (before, after).
+
+    What happened goes to ``report`` (default: the log at ``-v``); a server
+    passes its own so that the line comes after the ``serving`` line, which
+    the contract wants first on standard error.
+    """
+    say = report or log.info
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = CEILING if hard == resource.RLIM_INFINITY else min(hard, CEILING)
     if soft != resource.RLIM_INFINITY and soft < target:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         except (ValueError, OSError) as exc:  # a container may refuse; keep what we have
-            log.info("open-files limit stays at %d (cannot raise it to %d: %s)", soft, target, exc)
+            say(f"open-files limit stays at {soft} (cannot raise it to {target}: {exc})")
             return soft, soft
-        log.info("open-files limit raised from %d to %d (the hard limit)", soft, target)
+        say(f"open-files limit raised from {soft} to {target} (the hard limit)")
         return soft, target
-    log.info("open-files limit is %s (hard %s)", _text(soft), _text(hard))
+    say(f"open-files limit is {_text(soft)} (hard {_text(hard)})")
     return soft, soft
 
 
