@@ -4,13 +4,13 @@ so the viewer's display is tested whether or not the server detects levels."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from playwright.sync_api import Page
 
+from tailcast.protocol import wire
 from tests.viewer.support import ThreadServer
 
 __all__ = ["dom_rows", "fill", "publish_structured", "seq_range"]
@@ -44,8 +44,17 @@ def publish_structured(srv: ThreadServer, sid: str, lines: Sequence[dict[str, An
     def go() -> None:
         stream = hub.streams[sid]
         first = stream.last_seq + 1
+        # The server's own encoding (its field order is what its filters read).
         encoded = [
-            json.dumps({"seq": first + k, "ts": time.time(), **line}).encode()
+            wire.encode_line(
+                first + k,
+                time.time(),
+                line["text"],
+                line.get("fd"),
+                bool(line.get("cont")),
+                line.get("level"),
+                bool(line.get("follows")),
+            )
             for k, line in enumerate(lines)
         ]
         hub.publish_numbered(stream, first, encoded)
