@@ -54,6 +54,8 @@ class Registry:
         self._clients: set[Client] = set()
         self._subs: dict[str, set[Client]] = {}
         self._wild: set[Client] = set()
+        # Clients waiting for a stream id subscribed by name to come back.
+        self._wanted: dict[str, set[Client]] = {}
         self._ids = itertools.count(1)
         self.lines_out: dict[str, int] = {}
         # Totals of clients gone; live clients keep their own until they go.
@@ -78,6 +80,8 @@ class Registry:
         with self._lock:
             self._clients.discard(client)
             self._wild.discard(client)
+            for stream_id in list(client.wanted):
+                self._unwant(client, stream_id)
             for stream_id in list(client.cursors):
                 subs = self._subs.get(stream_id)
                 if subs is not None:
@@ -116,7 +120,8 @@ class Registry:
         cursor (never a line twice).
         """
         with self._lock:
-            ids = list(streams)
+            asked = list(streams)
+            ids = list(asked)
             if wire.ALL in ids:
                 ids = [i for i in ids if i != wire.ALL] + list(self.hub.streams)
                 client.wildcard = True
@@ -124,6 +129,7 @@ class Registry:
             unknown = [i for i in ids if i not in self.hub.streams]
             if unknown:
                 return unknown
+            client.named.update(i for i in asked if i != wire.ALL)
             for stream_id in dict.fromkeys(ids):
                 self._attach(client, self.hub.streams[stream_id], tail, since)
             # The first chunk of replay now, so that it comes before any
@@ -137,14 +143,24 @@ class Registry:
                 if stream_id == wire.ALL:
                     client.wildcard = False
                     self._wild.discard(client)
-                    ids = list(client.cursors)
+                    ids = list(client.cursors) + list(client.wanted)
+                    client.named.clear()
                 else:
                     ids = [stream_id]
+                    client.named.discard(stream_id)
                 for sid in ids:
+                    self._unwant(client, sid)
                     client._forget(sid)
                     subs = self._subs.get(sid)
                     if subs is not None:
                         subs.discard(client)
+
+    def _unwant(self, client: Client, stream_id: str) -> None:
+        waiting = self._wanted.get(stream_id)
+        if waiting is not None:
+            waiting.discard(client)
+            if not waiting:
+                del self._wanted[stream_id]
 
     def _attach(
         self, client: Client, stream: Stream, tail: int | None, since: dict[str, int] | None
@@ -214,9 +230,19 @@ class Registry:
         with self._lock:
             for stream in removed:
                 for client in self._subs.pop(stream.id, set()):
-                    client._forget(stream.id)
+                    if stream.id in client.named:
+                        # Subscribed by id: kept, resumed when the id comes back.
+                        client._park(stream)
+                        self._wanted.setdefault(stream.id, set()).add(client)
+                    else:
+                        client._forget(stream.id)
             for client in self._clients:
                 client._put_control(Outgoing("streams", None, 0, 0, frame))
+            # The stream list first, then the lines of a stream that is back.
+            for stream in added:
+                for client in self._wanted.pop(stream.id, set()):
+                    if client._resume(stream):
+                        self._subs.setdefault(stream.id, set()).add(client)
             for client in self._wild:
                 for stream in added:
                     self._attach(client, stream, 0, None)
