@@ -11,17 +11,18 @@ lines key at once, from the last entry it applied of each. An entry is one
 batch of the agent's (:mod:`~tailcast.multihost.keys`): its lines are split
 out, never decoded or re-encoded, and stored and sent as the agent's bytes.
 A new stream's history is read first (``XREVRANGE``, newest entries until
-``history`` lines) and put in its ring before the stream is announced. A seq that jumps (Redis trimmed past what the
-node wanted, or the agent lost lines) restarts the ring there; clients that
-wanted the missing lines get a ``gap``. A new epoch (the agent restarted)
-replaces the stream.
+``history`` lines) and put in its ring before the stream is announced. A
+seq that jumps (Redis trimmed past what the node wanted, or the agent lost
+lines) restarts the ring there; clients that wanted the missing lines get a
+``gap``. A new epoch (the agent restarted) replaces the stream.
 
 When Redis is unreachable every mirrored stream turns ``error`` ("redis
 unreachable, retrying"), the task retries with backoff, and on success reads
 the ``streams`` hash again, which restores each stream's real state, and
 carries on reading from the last seq it holds (a batch earlier, see
-:meth:`Mirror._sync`): nothing twice, nothing skipped that Redis still has. The hash is also re-read every :data:`RESYNC` seconds,
-so an event trimmed away before it was read delays a change, never loses it.
+:meth:`Mirror._sync`): nothing twice, nothing skipped that Redis still has.
+The hash is also re-read every :data:`RESYNC` seconds, so an event trimmed
+away before it was read delays a change, never loses it.
 A stream leaves a web node only when its agent removes it.
 """
 
@@ -51,6 +52,7 @@ log = logging.getLogger("tailcast.redis.mirror")
 COUNT = 64
 HISTORY_PAGE = 100  # entries per XREVRANGE while reading a new stream's history
 RESYNC = 5.0
+LINGER = 0.004
 
 
 @dataclass
@@ -115,7 +117,13 @@ class Mirror:
                 by_key[m.record.key.encode()] = m
                 positions[m.record.key] = m.pos
             reply = await xread(client, positions, COUNT, BLOCK_MS)
-            for key, entries in xread_items(reply):
+            items = xread_items(reply)
+            if 0 < sum(len(entries) for _, entries in items) < len(positions):
+                # A trickle: let entries of more streams gather before the next
+                # read (an XREAD names every key; one per entry would cost more
+                # than the entries).
+                await asyncio.sleep(LINGER)
+            for key, entries in items:
                 if key == keys.EVENTS.encode():
                     for entry_id, fields in entries:
                         self._events_pos = entry_id.decode()

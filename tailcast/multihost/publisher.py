@@ -51,6 +51,7 @@ log = logging.getLogger("tailcast.redis.publish")
 # quiet stream's lines go out at once, a batch of one if need be.
 BATCH = keys.MAX_BATCH
 PIPELINE = 16
+LINGER = 0.004  # seconds lines wait to share an entry once the agent was idle
 HEARTBEAT = 5.0
 HEARTBEAT_TTL = 15  # seconds without a heartbeat before another agent may take a stream over
 MAX_EVENTS = 1000  # tail -F events waiting for Redis; older ones are dropped (counted)
@@ -175,6 +176,11 @@ class Publisher:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, next_beat - loop.time()))
+            if self._wake.is_set():
+                # New lines after a quiet spell: gather a few milliseconds' worth
+                # into one entry (a line-at-a-time writer would otherwise cost
+                # Redis and every web node one command per line).
+                await asyncio.sleep(LINGER)
 
     async def _heartbeat(self, client: Redis) -> None:
         await client.set(keys.agent_key(self.instance), b"1", ex=HEARTBEAT_TTL)
