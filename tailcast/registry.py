@@ -34,7 +34,11 @@ from tailcast.errors import TooManyClients
 from tailcast.hub import Hub, Stream
 from tailcast.protocol import wire
 
-__all__ = ["Registry"]
+__all__ = ["MAX_WANTED", "Registry"]
+
+# Streams a client waits for (gone, expected back) at most: the oldest is
+# forgotten past this, so globs whose matches come and go never grow it.
+MAX_WANTED = 1000
 
 
 class Registry:
@@ -230,10 +234,15 @@ class Registry:
         with self._lock:
             for stream in removed:
                 for client in self._subs.pop(stream.id, set()):
-                    if stream.id in client.named:
-                        # Subscribed by id: kept, resumed when the id comes back.
+                    if stream.id in client.named or client.wildcard:
+                        # Kept, resumed when the id comes back (a wildcard's
+                        # too: a stream replaced by a new epoch is not missed).
                         client._park(stream)
                         self._wanted.setdefault(stream.id, set()).add(client)
+                        while len(client.wanted) > MAX_WANTED:
+                            oldest = next(iter(client.wanted))
+                            self._unwant(client, oldest)
+                            client.wanted.pop(oldest)
                     else:
                         client._forget(stream.id)
             for client in self._clients:
