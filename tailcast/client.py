@@ -94,6 +94,10 @@ class Client:
         # streams this client reads from history rather than live.
         self.following: dict[str, Stream] = {}
         self.behind: dict[str, Stream] = {}
+        # Streams subscribed by id that went away: id -> (epoch, cursor), so
+        # that the subscription resumes when a stream of that id comes back.
+        self.wanted: dict[str, tuple[str, int]] = {}
+        self.named: set[str] = set()  # ids subscribed by name (not through ``*``)
         self.wildcard = False
         # Who this client is: the owner sees every stream, a share link only its own.
         self.principal: Principal = OWNER
@@ -187,11 +191,36 @@ class Client:
             self._fall_behind(stream)
 
     def _forget(self, stream_id: str) -> None:
+        self.wanted.pop(stream_id, None)
         self.cursors.pop(stream_id, None)
         self.following.pop(stream_id, None)
         self.behind.pop(stream_id, None)
         self.filters.pop(stream_id, None)
         self.filter_states.pop(stream_id, None)
+
+    def _park(self, stream: Stream) -> None:
+        """``stream`` went away: stop following it but remember where (a subscription by id)."""
+        cursor = self.cursors.get(stream.id)
+        self._forget(stream.id)
+        if cursor is not None:
+            self.wanted[stream.id] = (stream.epoch, cursor)
+
+    def _resume(self, stream: Stream) -> bool:
+        """A stream with a wanted id came back: follow it again; ``False`` if not wanted.
+
+        The same epoch goes on from the cursor (a ``gap`` only for lines that
+        left the history meanwhile); a new epoch is new numbering, every line
+        of which is new to this client: its replay starts at its oldest kept
+        line, with no gap.
+        """
+        entry = self.wanted.pop(stream.id, None)
+        if entry is None:
+            return False
+        epoch, cursor = entry
+        if epoch != stream.epoch:
+            cursor = max(stream.first_seq, 1)
+        self._follow(stream, cursor)
+        return True
 
     def _fall_behind(self, stream: Stream) -> None:
         """Queue no more live frames of ``stream``: catch-up reads on from the cursor."""
@@ -249,6 +278,9 @@ class Client:
         for stream_id, first in rewind.items():
             stream = self.following.get(stream_id)
             if stream is None:
+                parked = self.wanted.get(stream_id)
+                if parked is not None:  # gone for now: read again when it is back
+                    self.wanted[stream_id] = (parked[0], min(parked[1], first))
                 continue  # no longer followed: nothing to read again
             self.cursors[stream_id] = min(self.cursors[stream_id], first)
             if stream_id in self.filter_states:

@@ -37,7 +37,11 @@ from tailcast.protocol import wire
 from tailcast.protocol.filters import FilterSpec, FilterState, LineFilter
 from tailcast.shares import OWNER, Principal
 
-__all__ = ["Registry"]
+__all__ = ["MAX_WANTED", "Registry"]
+
+# Streams a client waits for (gone, expected back) at most: the oldest is
+# forgotten past this, so globs whose matches come and go never grow it.
+MAX_WANTED = 1000
 
 
 @dataclass(slots=True)
@@ -66,6 +70,8 @@ class Registry:
         self._clients: set[Client] = set()
         self._subs: dict[str, set[Client]] = {}
         self._wild: set[Client] = set()
+        # Clients waiting for a stream id subscribed by name to come back.
+        self._wanted: dict[str, set[Client]] = {}
         self._ids = itertools.count(1)
         self.lines_out: dict[str, int] = {}
         # Totals of clients gone; live clients keep their own until they go.
@@ -91,6 +97,8 @@ class Registry:
         with self._lock:
             self._clients.discard(client)
             self._wild.discard(client)
+            for stream_id in list(client.wanted):
+                self._unwant(client, stream_id)
             for stream_id in list(client.cursors):
                 subs = self._subs.get(stream_id)
                 if subs is not None:
@@ -133,7 +141,8 @@ class Registry:
         """
         sees = client.principal.sees
         with self._lock:
-            ids = list(streams)
+            asked = list(streams)
+            ids = list(asked)
             unknown = [
                 i for i in ids if i != wire.ALL and (i not in self.hub.streams or not sees(i))
             ]
@@ -144,6 +153,7 @@ class Registry:
                 client.wildcard = True
                 client.wild_filter = line_filter
                 self._wild.add(client)
+            client.named.update(i for i in asked if i != wire.ALL)
             for stream_id in dict.fromkeys(ids):
                 client._set_filter(stream_id, line_filter)
                 self._attach(client, self.hub.streams[stream_id], tail, since)
@@ -158,14 +168,24 @@ class Registry:
                 if stream_id == wire.ALL:
                     client.wildcard = False
                     self._wild.discard(client)
-                    ids = list(client.cursors)
+                    ids = list(client.cursors) + list(client.wanted)
+                    client.named.clear()
                 else:
                     ids = [stream_id]
+                    client.named.discard(stream_id)
                 for sid in ids:
+                    self._unwant(client, sid)
                     client._forget(sid)
                     subs = self._subs.get(sid)
                     if subs is not None:
                         subs.discard(client)
+
+    def _unwant(self, client: Client, stream_id: str) -> None:
+        waiting = self._wanted.get(stream_id)
+        if waiting is not None:
+            waiting.discard(client)
+            if not waiting:
+                del self._wanted[stream_id]
 
     def _attach(
         self, client: Client, stream: Stream, tail: int | None, since: dict[str, int] | None
@@ -279,7 +299,17 @@ class Registry:
         with self._lock:
             for stream in removed:
                 for client in self._subs.pop(stream.id, set()):
-                    client._forget(stream.id)
+                    if stream.id in client.named or client.wildcard:
+                        # Kept, resumed when the id comes back (a wildcard's
+                        # too: a stream replaced by a new epoch is not missed).
+                        client._park(stream)
+                        self._wanted.setdefault(stream.id, set()).add(client)
+                        while len(client.wanted) > MAX_WANTED:
+                            oldest = next(iter(client.wanted))
+                            self._unwant(client, oldest)
+                            client.wanted.pop(oldest)
+                    else:
+                        client._forget(stream.id)
             for client in self._clients:
                 scope = client.principal.streams
                 if scope is None:
@@ -288,6 +318,11 @@ class Registry:
                     if scope not in scoped:
                         scoped[scope] = wire.streams_frame(i for i in infos if i["id"] in scope)
                     client._put_control(Outgoing("streams", None, 0, 0, scoped[scope]))
+            # The stream list first, then the lines of a stream that is back.
+            for stream in added:
+                for client in self._wanted.pop(stream.id, set()):
+                    if client._resume(stream):
+                        self._subs.setdefault(stream.id, set()).add(client)
             for client in self._wild:
                 for stream in added:
                     if client.principal.sees(stream.id):

@@ -299,3 +299,115 @@ async def test_a_history_that_restarts_is_a_gap_for_live_clients() -> None:
     assert frames[0] == {"type": "gap", "stream": "s", "from": 4, "to": 9}
     assert [line["seq"] for line in frames[1]["lines"]] == [10]
     assert (reg.statistics()["gaps"], reg.statistics()["lines_dropped"]) == (1, 6)
+
+
+# -- subscriptions by id survive a stream leaving and coming back (contract 1.1) ----
+
+
+async def test_a_stream_subscribed_by_id_that_comes_back_is_followed_again() -> None:
+    hub, reg = make()
+    a = hub.add_stream("a", "stdin")
+    publish(hub, a, 5)
+    client = reg.connect()
+    reg.subscribe(client, ["a"], tail=5)
+    assert take(client).lines["a"] == [1, 2, 3, 4, 5]
+    hub.remove_stream("a")
+    assert "a" in client.wanted
+    # Back with the same epoch (a store keeps it): on from the cursor.
+    back = hub.adopt_stream("a", "a", "stdin", a.epoch, {}, first_seq=1, lines=a.lines_after(0)[1])
+    publish(hub, back, 3)
+    seen = take(client)
+    assert seen.frames[0]["type"] == "streams"
+    assert seen.lines["a"] == [6, 7, 8]
+    assert seen.gaps == []
+    assert client.wanted == {}
+
+
+async def test_a_stream_back_in_a_new_epoch_is_replayed_from_its_start() -> None:
+    hub, reg = make()
+    a = hub.add_stream("a", "stdin")
+    publish(hub, a, 50)
+    client = reg.connect()
+    reg.subscribe(client, ["a"], tail=0)
+    publish(hub, a, 2)
+    assert take(client).lines["a"] == [51, 52]
+    hub.remove_stream("a")
+    fresh = hub.add_stream("a", "stdin")
+    assert fresh.id == "a" and fresh.epoch != a.epoch
+    publish(hub, fresh, 4)
+    seen = take(client)
+    types = [f["type"] for f in seen.frames]
+    assert types.index("streams") < types.index("lines")
+    assert seen.lines["a"] == [1, 2, 3, 4]
+    assert seen.gaps == []
+
+
+async def test_wanted_ends_with_unsubscribe_and_disconnect() -> None:
+    hub, reg = make()
+    hub.add_stream("a", "stdin")
+    hub.add_stream("b", "stdin")
+    named, wild, gone = reg.connect(), reg.connect(), reg.connect()
+    reg.subscribe(named, ["a", "b"], tail=0)
+    reg.subscribe(wild, ["*"], tail=0)
+    reg.subscribe(gone, ["a"], tail=0)
+    hub.remove_stream("a")
+    hub.remove_stream("b")
+    assert set(named.wanted) == {"a", "b"}
+    assert set(wild.wanted) == {"a", "b"}
+    reg.unsubscribe(named, ["b"])
+    reg.disconnect(gone)
+    assert set(named.wanted) == {"a"}
+    b = hub.add_stream("b", "stdin")
+    a = hub.add_stream("a", "stdin")
+    publish(hub, a, 1)
+    publish(hub, b, 1)
+    assert take(named).lines == {"a": [1]}
+    assert take(wild).lines == {"a": [1], "b": [1]}
+    assert take(gone).lines == {}
+    assert reg.statistics()["subscriptions"] == {"a": 2, "b": 1}
+
+
+async def test_lines_returned_to_history_while_away_are_read_again() -> None:
+    hub, reg = make(queue_bytes=4096)
+    a = hub.add_stream("a", "stdin")
+    client = reg.connect()
+    reg.subscribe(client, ["a"], tail=0)
+    publish(hub, a, 20)  # queued, not yet sent
+    hub.remove_stream("a")
+    epoch, cursor = client.wanted["a"]
+    assert cursor == 21
+    # A control frame that does not fit takes the queued lines back out.
+    assert client.queued_bytes > 500
+    client.send_error("x" * (4096 - client.queued_bytes))
+    assert client.wanted["a"] == (epoch, 1)
+    assert [f["type"] for f in read_once(client).frames] == ["streams", "error"]
+    back = hub.adopt_stream("a", "a", "stdin", epoch, {}, first_seq=1, lines=a.lines_after(0)[1])
+    assert back.last_seq == 20
+    assert take(client).lines["a"] == list(range(1, 21))
+
+
+async def test_a_wildcard_gets_a_replaced_stream_from_its_start_and_wanted_is_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tailcast import registry
+
+    monkeypatch.setattr(registry, "MAX_WANTED", 3)
+    hub, reg = make()
+    client = reg.connect()
+    for name in "abcde":
+        hub.add_stream(name, "stdin")
+    reg.subscribe(client, ["*"], tail=0)
+    old = hub.streams["a"]
+    hub.remove_stream("a")
+    # Replaced by a new epoch that has lines already (a mirror adopting it).
+    elsewhere, _ = make()
+    agent_side = elsewhere.add_stream("a", "stdin")
+    publish(elsewhere, agent_side, 3)
+    lines = agent_side.lines_after(0)[1]
+    fresh = hub.adopt_stream("a", "a", "stdin", "other", {}, first_seq=1, lines=lines)
+    assert fresh.epoch != old.epoch
+    assert take(client).lines == {"a": [1, 2, 3]}
+    for name in "bcde":
+        hub.remove_stream(name)
+    assert list(client.wanted) == ["c", "d", "e"]
+    assert set(reg._wanted) == {"c", "d", "e"}

@@ -5,14 +5,21 @@ Pure: no I/O, no redis-py. Keys (``P`` = :data:`PREFIX`)::
     P streams                 hash: stream id -> StreamRecord JSON (identity + state)
     P events                  stream: one entry per new/changed/removed stream and per
                               tail -F event, so web nodes learn of them without polling
-    P lines:ID:EPOCH          stream: the lines of one stream in one epoch; entry id
-                              ``SEQ-0``, field ``l`` = the line exactly as encoded by
-                              the agent (web nodes store and send these bytes as is)
+    P lines:ID:EPOCH          stream: the lines of one stream in one epoch, one entry
+                              per published *batch*: entry id ``FIRSTSEQ-0``, field
+                              ``l`` = the batch's lines exactly as encoded by the agent,
+                              joined by ``\n`` (an encoded line is JSON: it never holds
+                              a raw newline), field ``n`` = how many (web nodes split
+                              and store these bytes as is, never re-encoding)
     P agent:INSTANCE          key with a TTL: that agent is alive (heartbeat)
 
-Entry ids come from ``seq``: Redis refuses an id that is not above the last
-one, so a line published twice (a retry after a lost reply) is refused by
-Redis itself, and every web node numbers every line exactly as the agent did.
+Entry ids come from ``seq`` (of a batch's first line): Redis refuses an id
+that is not above the last one, so a batch published twice (a retry after a
+lost reply) is refused by Redis itself, and every web node numbers every line
+exactly as the agent did. A batch always starts right after the last line
+Redis has, so its id is always above the previous one. Trimming is by seq
+(``MINID``, see :func:`trim_minid`), so Redis keeps at least ``--history``
+lines whatever the batch sizes.
 A new epoch (the agent restarted) gets a new key, so numbering can restart at 1.
 """
 
@@ -23,21 +30,27 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = [
+    "COUNT_FIELD",
     "EVENTS",
     "EVENTS_MAXLEN",
     "EVENT_INFO",
     "EVENT_REMOVE",
     "EVENT_STATUS",
     "LINE_FIELD",
+    "MAX_BATCH",
     "PREFIX",
     "STREAMS",
     "StreamRecord",
     "agent_key",
+    "batch_fields",
+    "batch_lines",
     "entry_id",
+    "entry_last",
     "entry_seq",
     "event_fields",
     "lines_key",
     "parse_event",
+    "trim_minid",
 ]
 
 PREFIX = "tailcast:"
@@ -47,8 +60,12 @@ EVENTS = PREFIX + "events"
 # STREAMS hash (web nodes re-read it regularly), so a small cap is enough.
 EVENTS_MAXLEN = 10_000
 
-# The one field of a lines entry: the encoded line.
+# The fields of a lines entry: the encoded lines, joined; and their count.
 LINE_FIELD = b"l"
+COUNT_FIELD = b"n"
+# The most lines one entry holds (agents batch up to this many).
+MAX_BATCH = 1000
+SEP = b"\n"
 # Kinds of events entries (field ``t``): a record written, a stream removed,
 # a tail -F status frame (``d`` holds the record, nothing, or the frame).
 EVENT_INFO = "info"
@@ -73,6 +90,44 @@ def entry_seq(raw_id: bytes | str) -> int:
     """The ``seq`` of a lines entry from its id ``SEQ-0``."""
     text = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
     return int(text.partition("-")[0])
+
+
+def batch_fields(lines: list[bytes]) -> dict[bytes, bytes]:
+    """The fields of one lines entry: ``lines`` (encoded, numbered in a row), joined."""
+    return {LINE_FIELD: SEP.join(lines), COUNT_FIELD: b"%d" % len(lines)}
+
+
+def batch_lines(fields: dict[bytes, bytes]) -> list[bytes]:
+    """The encoded lines of one lines entry (the bytes the agent encoded, split).
+
+    An entry whose count does not match what it holds is damaged (not written
+    by an agent): it reads as no lines, which web nodes see as a seq jump.
+    """
+    data = fields.get(LINE_FIELD)
+    if not data:
+        return []
+    lines = data.split(SEP)
+    count = fields.get(COUNT_FIELD)
+    if count is not None and count != b"%d" % len(lines):
+        return []
+    return lines
+
+
+def trim_minid(last_seq: int, history: int, batch: int) -> str:
+    """The ``MINID`` that keeps at least ``history`` lines up to ``last_seq``.
+
+    Entries are trimmed by their first seq, and an entry holds up to ``batch``
+    lines, so the bound is lowered by a batch: the entry holding line
+    ``last_seq - history + 1`` always stays.
+    """
+    return entry_id(max(last_seq - history - batch + 2, 0))
+
+
+def entry_last(raw_id: bytes | str, fields: dict[bytes, bytes]) -> int:
+    """The ``seq`` of the last line of a lines entry."""
+    count = fields.get(COUNT_FIELD)
+    n = int(count) if count is not None else max(len(batch_lines(fields)), 1)
+    return entry_seq(raw_id) + n - 1
 
 
 def event_fields(kind: str, stream_id: str, data: bytes) -> dict[bytes, bytes]:

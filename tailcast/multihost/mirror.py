@@ -7,19 +7,22 @@ and HTTP code serve them unchanged, and a client can resume with ``since`` on
 any web node: the numbering is the agent's, not the node's.
 
 One task reads with a blocking ``XREAD`` over the events stream and every
-lines key at once, from the last seq it holds of each. A new stream's history
-is read first (``XREVRANGE``, newest ``history`` entries) and put in its ring
-before the stream is announced. A seq that jumps (Redis trimmed past what the
-node wanted, or the agent lost lines) restarts the ring there; clients that
-wanted the missing lines get a ``gap``. A new epoch (the agent restarted)
-replaces the stream.
+lines key at once, from the last entry it applied of each. An entry is one
+batch of the agent's (:mod:`~tailcast.multihost.keys`): its lines are split
+out, never decoded or re-encoded, and stored and sent as the agent's bytes.
+A new stream's history is read first (``XREVRANGE``, newest entries until
+``history`` lines) and put in its ring before the stream is announced. A
+seq that jumps (Redis trimmed past what the node wanted, or the agent lost
+lines) restarts the ring there; clients that wanted the missing lines get a
+``gap``. A new epoch (the agent restarted) replaces the stream.
 
 When Redis is unreachable every mirrored stream turns ``error`` ("redis
 unreachable, retrying"), the task retries with backoff, and on success reads
 the ``streams`` hash again, which restores each stream's real state, and
-carries on reading from the last seq it holds: nothing twice, nothing skipped
-that Redis still has. The hash is also re-read every :data:`RESYNC` seconds,
-so an event trimmed away before it was read delays a change, never loses it.
+carries on reading from the last seq it holds (a batch earlier, see
+:meth:`Mirror._sync`): nothing twice, nothing skipped that Redis still has.
+The hash is also re-read every :data:`RESYNC` seconds, so an event trimmed
+away before it was read delays a change, never loses it.
 A stream leaves a web node only when its agent removes it.
 """
 
@@ -44,14 +47,22 @@ __all__ = ["Mirror"]
 
 log = logging.getLogger("tailcast.redis.mirror")
 
-COUNT = 1000  # entries per key per XREAD
+# Entries per key per XREAD: an entry is a batch of up to 1000 lines, so this
+# bounds one read to some 64 000 lines a stream.
+COUNT = 64
+HISTORY_PAGE = 100  # entries per XREVRANGE while reading a new stream's history
 RESYNC = 5.0
+LINGER = 0.004
 
 
 @dataclass
 class _Mirrored:
     stream: Stream
     record: keys.StreamRecord
+    # The XREAD position: the id of the last entry applied. Not derived from
+    # the stream's last seq: an entry holds a batch, and after Redis restarted
+    # the agent's new batches may begin before that seq (see _realign).
+    pos: str = "0-0"
 
 
 class Mirror:
@@ -104,9 +115,15 @@ class Mirror:
             by_key: dict[bytes, _Mirrored] = {}
             for m in self._mirrored.values():
                 by_key[m.record.key.encode()] = m
-                positions[m.record.key] = f"{m.stream.last_seq}-0"
+                positions[m.record.key] = m.pos
             reply = await xread(client, positions, COUNT, BLOCK_MS)
-            for key, entries in xread_items(reply):
+            items = xread_items(reply)
+            if 0 < sum(len(entries) for _, entries in items) < len(positions):
+                # A trickle: let entries of more streams gather before the next
+                # read (an XREAD names every key; one per entry would cost more
+                # than the entries).
+                await asyncio.sleep(LINGER)
+            for key, entries in items:
                 if key == keys.EVENTS.encode():
                     for entry_id, fields in entries:
                         self._events_pos = entry_id.decode()
@@ -115,14 +132,30 @@ class Mirror:
                 found = by_key.get(key)
                 # A key replaced meanwhile (new epoch) is no longer read.
                 if found is not None and self._mirrored.get(found.record.id) is found:
-                    self._apply(found.stream, entries)
+                    self._apply(found, entries)
             if loop.time() >= next_sync:
-                await self._sync(client)
+                await self._read_records(client)
                 next_sync = loop.time() + RESYNC
 
     # -- records and events ----------------------------------------------------------
 
     async def _sync(self, client: Redis) -> None:
+        """After (re)connecting: where to read from, then every record.
+
+        Normally a stream is read on from the entry after ``pos``, the last
+        one applied. But Redis may have restarted empty meanwhile: the agent
+        then publishes its ring again, in new batches, and one of them may
+        begin before the node's last seq and end after it, even at the very
+        id ``pos`` had. So after an outage reading starts a whole batch
+        before the line wanted next, which finds the entry that holds it
+        whatever the batches (the hub skips the lines it has): only lines
+        Redis no longer has become a gap.
+        """
+        for m in self._mirrored.values():
+            m.pos = keys.entry_id(max(m.stream.last_seq - keys.MAX_BATCH + 1, 0))
+        await self._read_records(client)
+
+    async def _read_records(self, client: Redis) -> None:
         """Read the whole ``streams`` hash; events from before it are then not needed."""
         last = await newest(client, keys.EVENTS, 1)
         self._events_pos = last[0][0].decode() if last else "0-0"
@@ -154,8 +187,9 @@ class Mirror:
 
     async def _record(self, client: Redis, record: keys.StreamRecord) -> None:
         m = self._mirrored.get(record.id)
+        pos = "0-0"
         if m is None or m.record.epoch != record.epoch:
-            first, lines = await self._history(client, record.key)
+            first, lines, pos = await self._history(client, record.key)
             m = self._mirrored.get(record.id)  # the await may have changed it
             if m is not None and m.record.epoch != record.epoch:
                 # The agent restarted: numbering restarts, so the stream is
@@ -179,41 +213,66 @@ class Mirror:
             if own is not None and own.epoch == record.epoch:
                 stream.controller = own.controller
                 stream.stats_provider = own.stats_provider
-            m = _Mirrored(stream, record)
+            m = _Mirrored(stream, record, pos)
             self._mirrored[record.id] = m
         m.record = record
         self.hub.set_state(m.stream, record.state, **record.extra)
 
-    async def _history(self, client: Redis, key: str) -> tuple[int, list[bytes]]:
-        """The newest contiguous run of up to ``history`` lines Redis has for ``key``."""
-        entries = await newest(client, key, self.hub.history)
-        lines: list[bytes] = []
+    async def _history(self, client: Redis, key: str) -> tuple[int, list[bytes], str]:
+        """The newest contiguous run of up to ``history`` lines Redis has for ``key``.
+
+        Also the id of the newest entry read (where following starts).
+        """
+        want = self.hub.history
+        chunks: list[list[bytes]] = []  # newest first
+        held = 0
         first = 1
-        expected: int | None = None
-        for entry_id, fields in entries:  # newest first
-            seq = keys.entry_seq(entry_id)
-            if expected is not None and seq != expected:
-                break  # older lines beyond a jump cannot share a contiguous ring
-            lines.append(fields.get(keys.LINE_FIELD, b"{}"))
-            first = seq
-            expected = seq - 1
-        lines.reverse()
-        return first, lines
+        pos = "0-0"
+        top = "+"
+        while held < want:
+            page: Any = await client.xrevrange(key, top, "-", count=HISTORY_PAGE)
+            for entry_id, fields in page or ():
+                seq = keys.entry_seq(entry_id)
+                lines = keys.batch_lines(fields)
+                if pos == "0-0":
+                    pos = entry_id.decode()
+                elif seq + len(lines) != first or not lines:
+                    return self._joined(first, chunks, pos)  # a jump: older lines cannot join
+                lines = lines[max(len(lines) - (want - held), 0) :]
+                chunks.append(lines)
+                held += len(lines)
+                first = keys.entry_last(entry_id, fields) + 1 - len(lines)
+                if held >= want:
+                    break
+            if not page or len(page) < HISTORY_PAGE:
+                break
+            top = "(" + page[-1][0].decode()
+        return self._joined(first, chunks, pos)
+
+    @staticmethod
+    def _joined(first: int, chunks: list[list[bytes]], pos: str) -> tuple[int, list[bytes], str]:
+        lines = [line for chunk in reversed(chunks) for line in chunk]
+        return (first if lines else 1), lines, pos
 
     # -- lines -----------------------------------------------------------------------
 
-    def _apply(self, stream: Stream, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> None:
+    def _apply(self, m: _Mirrored, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> None:
         """Entries in id order -> contiguous runs -> the hub (which skips what it has)."""
+        stream = m.stream
         run: list[bytes] = []
         first = 0
         for entry_id, fields in entries:
             seq = keys.entry_seq(entry_id)
+            lines = keys.batch_lines(fields)
+            m.pos = entry_id.decode()
+            if not lines:
+                continue  # damaged: seen as a jump
             if run and seq != first + len(run):
                 self._publish(stream, first, run)
                 run = []
             if not run:
                 first = seq
-            run.append(fields.get(keys.LINE_FIELD, b"{}"))
+            run.extend(lines)
         if run:
             self._publish(stream, first, run)
 

@@ -9,9 +9,11 @@ entry id of each stream and publishes everything after it that is still in the
 ring. Lines that left the ring meanwhile are lost, counted in ``lines_lost``,
 and show up on web nodes as a ``gap`` (the seq numbers jump).
 
-Each line goes in with ``XADD KEY MAXLEN ~ HISTORY ID SEQ-0``: the id makes a
-repeated publish an error from Redis ("equal or smaller"), which here just
-means "already there".
+Each batch of up to :data:`BATCH` lines goes in as one entry, ``XADD KEY MINID
+BOUND FIRSTSEQ-0 l LINES n COUNT``, :data:`PIPELINE` entries per round trip: the
+id makes a repeated publish an error from Redis ("equal or smaller"), which
+here just means "already there"; the bound (:func:`~tailcast.multihost.keys.trim_minid`)
+keeps at least ``--history`` lines in Redis.
 
 Ownership: a stream id belongs to one agent at a time. A record in Redis
 owned by another agent whose heartbeat key is alive is left alone (the
@@ -44,7 +46,12 @@ __all__ = ["Publisher"]
 
 log = logging.getLogger("tailcast.redis.publish")
 
-BATCH = 1000  # lines per pipeline round trip
+# Lines per Redis entry, and entries per pipeline round trip: a burst goes out
+# as a few large XADDs (Redis's cost is per command, not per byte), while a
+# quiet stream's lines go out at once, a batch of one if need be.
+BATCH = keys.MAX_BATCH
+PIPELINE = 16
+LINGER = 0.004  # seconds lines wait to share an entry once the agent was idle
 HEARTBEAT = 5.0
 HEARTBEAT_TTL = 15  # seconds without a heartbeat before another agent may take a stream over
 MAX_EVENTS = 1000  # tail -F events waiting for Redis; older ones are dropped (counted)
@@ -77,6 +84,7 @@ class Publisher:
         )
         self.connected = self._link.connected
         self.lines_published = 0
+        self.batches_published = 0
         self.lines_lost = 0
         self.events_dropped = 0
         self.conflicts: dict[str, str] = {}  # stream id -> owning agent
@@ -168,6 +176,11 @@ class Publisher:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, next_beat - loop.time()))
+            if self._wake.is_set():
+                # New lines after a quiet spell: gather a few milliseconds' worth
+                # into one entry (a line-at-a-time writer would otherwise cost
+                # Redis and every web node one command per line).
+                await asyncio.sleep(LINGER)
 
     async def _heartbeat(self, client: Redis) -> None:
         await client.set(keys.agent_key(self.instance), b"1", ex=HEARTBEAT_TTL)
@@ -235,7 +248,7 @@ class Publisher:
                         await client.delete(old.key)  # an earlier epoch: numbering restarts
             self.conflicts.pop(stream.id, None)
             last = await newest(client, keys.lines_key(stream.id, stream.epoch), 1)
-            self._published[stream.id] = keys.entry_seq(last[0][0]) if last else 0
+            self._published[stream.id] = keys.entry_last(*last[0]) if last else 0
         await self._write_record(client, self._record(stream))
 
     async def _write_record(self, client: Redis, record: keys.StreamRecord) -> None:
@@ -270,14 +283,14 @@ class Publisher:
     # -- lines -----------------------------------------------------------------------
 
     async def _publish_lines(self, client: Redis, stream: Stream) -> None:
-        """Everything after what Redis has, from the ring, a pipeline of BATCH at a time."""
-        rex = redis_exceptions()
+        """Everything after what Redis has, from the ring: one entry per batch, pipelined."""
         key = keys.lines_key(stream.id, stream.epoch)
         while True:
             done = self._published.get(stream.id)
             if done is None or done >= stream.last_seq:
                 return
-            first, lines = stream.lines_after(done, BATCH)
+            batches = self._batches(stream, done)
+            first = batches[0][0]
             # Left the ring before Redis ever had them: gone for good. Web nodes
             # see the jump in seq and tell their clients with a gap. (Lines Redis
             # had and lost in a restart are not counted: they did reach it.)
@@ -285,39 +298,62 @@ class Publisher:
             if lost > 0:
                 self.lines_lost += lost
                 log.warning("%s: %d lines left the local ring before reaching redis", key, lost)
-            async with client.pipeline(transaction=False) as pipe:
-                for i, data in enumerate(lines):
-                    pipe.xadd(
-                        key,
-                        {keys.LINE_FIELD: data},
-                        id=keys.entry_id(first + i),
-                        maxlen=self.hub.history,
-                        approximate=True,
-                    )
-                results = await pipe.execute(raise_on_error=False)
-            for result in results:
-                if isinstance(result, rex.ResponseError):
-                    if "equal or smaller" not in str(result):
-                        # Not a duplicate (out of memory, a foreign key type...):
-                        # treated like an outage, retried with backoff.
-                        raise ConnectionLost(f"redis refused XADD to {key}: {result}")
-                elif isinstance(result, BaseException):
-                    raise result
-                else:
-                    self.lines_published += 1
+            await self._send(client, key, batches)
+            last = batches[-1][0] + len(batches[-1][1]) - 1
             # The stream may have been re-registered meanwhile (a reconnect): only
             # move forward.
             if self._published.get(stream.id) == done:
-                self._published[stream.id] = first + len(lines) - 1
-            last = first + len(lines) - 1
+                self._published[stream.id] = last
             if last > self._confirmed.get(stream.id, 0):
                 self._confirmed[stream.id] = last
+
+    def _batches(self, stream: Stream, done: int) -> list[tuple[int, list[bytes]]]:
+        """Up to PIPELINE batches of up to BATCH lines after ``done`` (at least one)."""
+        batches: list[tuple[int, list[bytes]]] = []
+        after = done
+        while len(batches) < PIPELINE:
+            first, lines = stream.lines_after(after, BATCH)
+            if not lines or (batches and first != after + 1):
+                break  # (a hole is counted as lost by the next round)
+            batches.append((first, lines))
+            after = first + len(lines) - 1
+        return batches
+
+    async def _send(self, client: Redis, key: str, batches: list[tuple[int, list[bytes]]]) -> None:
+        """One round trip: an XADD per batch, id = its first seq, trimmed by seq."""
+        rex = redis_exceptions()
+        async with client.pipeline(transaction=False) as pipe:
+            for first, lines in batches:
+                fields: dict[Any, Any] = keys.batch_fields(lines)
+                last = first + len(lines) - 1
+                pipe.xadd(
+                    key,
+                    fields,
+                    id=keys.entry_id(first),
+                    minid=keys.trim_minid(last, self.hub.history, BATCH),
+                    # Exact: an entry is a whole batch, so this is cheap, and
+                    # Redis then holds --history lines plus at most one batch.
+                    approximate=False,
+                )
+            results = await pipe.execute(raise_on_error=False)
+        for (_, lines), result in zip(batches, results, strict=True):
+            if isinstance(result, rex.ResponseError):
+                if "equal or smaller" not in str(result):
+                    # Not a duplicate (out of memory, a foreign key type...):
+                    # treated like an outage, retried with backoff.
+                    raise ConnectionLost(f"redis refused XADD to {key}: {result}")
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                self.lines_published += len(lines)
+                self.batches_published += 1
 
     def statistics(self) -> dict[str, Any]:
         return {
             "instance": self.instance,
             "connected": self.connected.is_set(),
             "lines_published": self.lines_published,
+            "batches_published": self.batches_published,
             "lines_lost": self.lines_lost,
             "events_dropped": self.events_dropped,
             "reconnects": self.reconnects,

@@ -21,10 +21,12 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tailcast.config import Config
 from tailcast.errors import ConfigError
+from tailcast.history.store import HistoryStore
 from tailcast.hub import Hub
 from tailcast.multihost.client import check_reachable, check_url, redact
 from tailcast.multihost.mirror import Mirror
@@ -66,24 +68,54 @@ class WebNode:
 
 
 class Agent:
-    """Sources -> local hub -> Redis. ``await start()``, then ``await stop()``."""
+    """Sources -> local hub -> Redis. ``await start()``, then ``await stop()``.
+
+    With ``--data-dir`` the hub's history is on disk
+    (:class:`~tailcast.history.store.HistoryStore`): a restarted agent goes on
+    with each stream's epoch and numbering, and what it kept while Redis was
+    away (or while it was down, for a file it resumes) is published when it
+    can be, from where Redis stands. Without, the history is in memory and a
+    restart is a new epoch.
+    """
 
     def __init__(self, config: Config, sources: list[Source] | None = None) -> None:
         if not config.redis:
             raise ConfigError("tailcast agent: --redis URL is required", option="redis")
         check_url(config.redis)
         self.config = config
+        self.store = (
+            HistoryStore.open(
+                Path(config.data_dir),
+                disk_budget=config.disk_budget,
+                max_lines=config.history,
+                max_bytes=config.history_bytes,
+            )
+            if config.data_dir
+            else None
+        )
         # Redaction happens here, on the agent: web nodes get lines already redacted.
         self.hub = Hub(
-            config.history, redactor=Redactor(config.redact, secrets=config.redact_secrets)
+            config.history,
+            store=self.store,
+            history_bytes=config.history_bytes,
+            redactor=Redactor(config.redact, secrets=config.redact_secrets),
         )
-        self.sources = (
-            sources
-            if sources is not None
-            else [build_source(spec, self.hub, config) for spec in config.sources]
-        )
+        try:
+            self.sources = (
+                sources
+                if sources is not None
+                else [build_source(spec, self.hub, config) for spec in config.sources]
+            )
+        except BaseException:
+            self.close_store()
+            raise
         self.publisher = Publisher(config.redis, self.hub)
         self._tasks: list[asyncio.Task[None]] = []
+
+    def close_store(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
 
     async def start(self) -> None:
         assert self.config.redis is not None
@@ -94,6 +126,7 @@ class Agent:
     async def stop(self) -> None:
         await stop_sources(self._tasks, self.sources)
         await self.publisher.stop()
+        self.close_store()
 
     def statistics(self) -> dict[str, Any]:
         return {

@@ -19,9 +19,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+import redis.asyncio as aioredis
 
 from tailcast.config import Config
 from tailcast.hub import Stream
+from tailcast.multihost import keys
 from tailcast.multihost.roles import Agent
 from tests.harness import make_config
 from tests.helpers import DEADLINE
@@ -181,6 +183,20 @@ async def start_agent() -> AsyncIterator[Callable[..., Any]]:
     yield start
     for agent in started:
         await agent.stop()
+
+
+async def redis_seqs(url: str, key: str) -> list[int]:
+    """The seq of every line a lines key holds, in entry order (one entry = one batch)."""
+    r: Any = aioredis.from_url(url)
+    try:
+        entries = await r.xrange(key)
+    finally:
+        await r.aclose()
+    seqs: list[int] = []
+    for entry_id, fields in entries:
+        first = keys.entry_seq(entry_id)
+        seqs.extend(range(first, first + len(keys.batch_lines(fields))))
+    return seqs
 
 
 def web_config(url: str, **overrides: Any) -> Config:

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
 from tailcast.cli import main
-from tests.helpers import assert_contiguous, end_process, run_tailcast, tailcast_cmd, texts
+from tests.helpers import (
+    DEADLINE,
+    apoll,
+    assert_contiguous,
+    end_process,
+    run_tailcast,
+    tailcast_cmd,
+    texts,
+)
 from tests.helpers import ws_connect as connect_ws
-from tests.multihost.conftest import RedisServer, free_port
+from tests.multihost.conftest import RedisServer, free_port, web_config
 
 AGENT_RE = re.compile(r"^tailcast: agent publishing (\d+) streams? to (\S+)$")
 
@@ -122,3 +132,50 @@ async def _streams(session: aiohttp.ClientSession, url: str) -> list[dict[str, o
         body = await resp.json()
     streams: list[dict[str, object]] = body["streams"]
     return streams
+
+
+async def test_run_with_redis_publishes_echoes_and_exits_with_the_status(
+    redis_server: RedisServer, start_server: Callable[..., Any], session: aiohttp.ClientSession
+) -> None:
+    """``tailcast run --redis URL -- CMD``: no web server; the web node serves the lines."""
+    web = await start_server(web_config(redis_server.url))
+    script = "for i in 1 2 3; do echo out $i; done; echo err >&2; exit 3"
+    proc = await asyncio.create_subprocess_exec(
+        *tailcast_cmd(
+            "run", "--redis", redis_server.url, "--name", "job", "--", "sh", "-c", script
+        ),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), DEADLINE)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 3
+    assert out == b"out 1\nout 2\nout 3\n"
+    first, *rest = err.decode().splitlines()
+    assert first == f"tailcast: publishing 1 stream to {redis_server.url}"
+    assert "err" in rest
+    await apoll(lambda: "job" in web.hub.streams and web.hub.streams["job"].last_seq == 4)
+    await apoll(lambda: web.hub.streams["job"].state == "exited")
+    client = await connect_ws(session, web.ws_url + "?streams=job&tail=10")
+    lines = await client.wait_lines("job", 4)
+    assert_contiguous(lines, 1)
+    assert sorted(texts(lines)) == ["err", "out 1", "out 2", "out 3"]
+    assert web.hub.streams["job"].state_extra.get("exit_code") == 3
+
+
+def test_run_with_an_unreachable_redis_exits_2() -> None:
+    url = f"redis://127.0.0.1:{free_port()}"
+    result = subprocess.run(
+        tailcast_cmd("run", "--redis", url, "--", "true"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("tailcast: --redis") and result.stderr.count("\n") == 1

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from tailcast.multihost import keys
 from tailcast.multihost.keys import lines_key
 from tests.helpers import DEADLINE, apoll, assert_contiguous, ws_connect
-from tests.multihost.conftest import RedisServer, web_config
+from tests.multihost.conftest import RedisServer, redis_seqs, web_config
 
 
 async def apoll_async(check: Callable[[], Awaitable[Any]], want: Any) -> None:
@@ -71,7 +71,8 @@ async def test_dropped_connections_resume_without_duplicates(
             await r.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
         lines = await client.wait_lines("app", 1000, timeout=20)
         assert_contiguous(lines, 1)
-        assert await r.xlen(lines_key("app", stream.epoch)) == 1000
+        key = lines_key("app", stream.epoch)
+        assert await redis_seqs(redis_server.url, key) == list(range(1, 1001))
     finally:
         await r.aclose()
     assert a.agent.publisher.lines_lost == 0
@@ -95,7 +96,7 @@ async def test_stream_id_owned_by_a_live_agent_is_not_taken(
 async def test_what_lands_in_redis(
     redis_server: RedisServer, start_agent: Callable[..., Any]
 ) -> None:
-    """A record naming the agent and the lines key, entries ``SEQ-0``, and a goodbye."""
+    """A record naming the agent and the lines key, one entry ``SEQ-0`` per batch, a goodbye."""
     a = await start_agent(redis_server.url, "app")
     publisher = a.agent.publisher
     stream = a.hub.streams["app"]
@@ -111,8 +112,9 @@ async def test_what_lands_in_redis(
         )
         assert record.key == lines_key("app", stream.epoch)
         entries = await r.xrange(record.key)
-        assert [e[0] for e in entries] == [b"1-0", b"2-0", b"3-0"]
-        assert [e[1][keys.LINE_FIELD] for e in entries] == list(stream.lines_after(0, 3)[1])
+        assert [e[0] for e in entries] == [b"1-0"]
+        assert entries[0][1][keys.COUNT_FIELD] == b"3"
+        assert keys.batch_lines(entries[0][1]) == stream.lines_after(0, 3)[1]
         events = [keys.parse_event(fields) for _, fields in await r.xrange(keys.EVENTS)]
         assert (keys.EVENT_INFO, "app") in [(kind, sid) for kind, sid, _ in events]
         assert await r.exists(keys.agent_key(publisher.instance))
@@ -121,7 +123,7 @@ async def test_what_lands_in_redis(
         record = keys.StreamRecord.loads(await r.hget(keys.STREAMS, "app"))
         assert record.state == "error" and "stopped" in record.extra["message"]
         assert not await r.exists(keys.agent_key(publisher.instance))
-        assert await r.xlen(record.key) == 3
+        assert await redis_seqs(redis_server.url, record.key) == [1, 2, 3]
     finally:
         await r.aclose()
 
