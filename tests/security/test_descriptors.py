@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.helpers import apoll
+from tests.helpers import apoll, poll
 from tests.security.limited import (
     BEARER,
     Follower,
@@ -41,7 +41,8 @@ NEAR = 8
 def test_soft_limit_raised_at_start_and_said_with_v(tmp_path: Path) -> None:
     with limited_server(tmp_path, "-v", nofile=(1024, 4096)) as srv:
         assert soft_limit(srv.pid) == (4096, 4096)
-        assert any("open-files limit raised from 1024 to 4096" in line for line in srv.stderr)
+        # Said right after the serving line (which must come first): poll for it.
+        poll(lambda: any("open-files limit raised from 1024 to 4096" in ln for ln in srv.stderr))
         # 4 096 hold the default --max-clients: nothing lowered.
         assert not any("--max-clients lowered" in line for line in srv.stderr)
 
