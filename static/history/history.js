@@ -6,7 +6,7 @@
 //   as lost; a new epoch (the numbering started over) loses the rest.
 
 import { stripAnsi } from "../ansi/ansi.js";
-import { lastSegment } from "../store/store.js";
+import { lastSegment } from "../store/render.js";
 
 /** Most lines one request asks for. */
 export const FILL_PAGE = 1000;

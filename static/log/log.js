@@ -17,31 +17,14 @@
 // - Views and find: which streams show (one, or several merged) and the find
 //   filter decide which records get a row; matches are marked.
 
-import { compare } from "../store/store.js";
+import { compare } from "../store/order.js";
 import { effectiveLevel, folded } from "../store/structure.js";
 import { clock, fillText, makeRow } from "./row.js";
+import { apply, rebuild } from "./rows.js";
 
 export const FOLLOW_SLACK = 50;
-/**
- * Rows go in chunks of about this many; a chunk out of view is skipped by
- * layout and paint (content-visibility: auto), so a frame's cost does not
- * grow with the number of rows held.
- */
-export const CHUNK = 100;
-/**
- * Most rows built in one frame. After a stall (a busy machine, a background
- * tab) thousands may be waiting; building them over several frames keeps
- * each frame short. The store's cap drops the oldest before they are built.
- */
-export const ROWS_PER_FRAME = 500;
 /** Ask for more history when the window's edge is this many screens away. */
 export const NEED_SCREENS = 2;
-
-function chunk() {
-  const c = document.createElement("div");
-  c.className = "chunk";
-  return c;
-}
 
 export class LogView {
   /**
@@ -198,7 +181,7 @@ export class LogView {
     }
     if (this.full) {
       this.full = false;
-      this._rebuild();
+      rebuild(this);
       if (this.following) this._toBottom();
       else if (this.wantTop) {
         this.wantTop = false;
@@ -206,7 +189,7 @@ export class LogView {
         this.lastTop = 0;
       }
     } else {
-      added = this._apply(changes);
+      added = apply(this, changes);
     }
     if (!this.following && added > 0) this.newCount += added;
     this._showMore();
@@ -217,148 +200,6 @@ export class LogView {
       this.step(dir, kind);
     }
     this.onupdate();
-  }
-
-  /** The first record whose row is on screen, and its offset from the top. */
-  _anchor() {
-    const top = this.scroller.getBoundingClientRect().top;
-    const shown = this.shown;
-    let lo = 0;
-    let hi = shown.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (shown[mid].row.getBoundingClientRect().bottom <= top) lo = mid + 1;
-      else hi = mid;
-    }
-    if (lo >= shown.length) return null;
-    return { rec: shown[lo], offset: shown[lo].row.getBoundingClientRect().top - top };
-  }
-
-  /** The merged view's time bounds: see the module comment. */
-  _bounds() {
-    const firstKey = new Map();
-    const lastKey = new Map();
-    for (const rec of this.store.records) {
-      if (!firstKey.has(rec.sid)) firstKey.set(rec.sid, rec.key);
-      lastKey.set(rec.sid, rec.key);
-    }
-    this.floor = -Infinity;
-    this.ceil = Infinity;
-    if (this.single !== null) return;
-    for (const id of this.streamIds()) {
-      const st = this.store.streams.get(id);
-      if (!firstKey.has(id)) continue;
-      if (st.olderKept()) this.floor = Math.max(this.floor, firstKey.get(id));
-      if (!st.attached) this.ceil = Math.min(this.ceil, lastKey.get(id));
-    }
-  }
-
-  _rebuild() {
-    const anchor = this.following || this.shown.length === 0 ? null : this._anchor();
-    this._bounds();
-    for (const rec of this.shown) rec.row = null;
-    this.shown = [];
-    this.matches = 0;
-    const frag = document.createDocumentFragment();
-    let c = null;
-    for (const rec of this.store.records) {
-      rec.m = this._match(rec);
-      if (!this._visible(rec)) continue;
-      rec.row = this._rowFor(rec);
-      if (rec.m) this.matches++;
-      this.shown.push(rec);
-      if (c === null || c.childElementCount >= CHUNK) c = frag.appendChild(chunk());
-      c.append(rec.row);
-    }
-    this.rowsEl.replaceChildren(frag);
-    if (this.current !== null && this.current.row === null) this.current = null;
-    if (anchor !== null && anchor.rec.row !== null) {
-      // The line at the top of the screen stays there.
-      const top = this.scroller.getBoundingClientRect().top;
-      this.scroller.scrollTop += anchor.rec.row.getBoundingClientRect().top - top - anchor.offset;
-      this.lastTop = this.scroller.scrollTop;
-    } else if (!this.following && this.current !== null) {
-      this.current.row.scrollIntoView({ block: "center" });
-    }
-  }
-
-  _drop(rec) {
-    if (rec.row !== null) {
-      this._unlink(rec.row);
-      rec.row = null;
-      if (rec.m) this.matches--;
-      return true;
-    }
-    return false;
-  }
-
-  /** Take a row out of the page; an emptied chunk goes too. */
-  _unlink(row) {
-    const parent = row.parentNode;
-    row.remove();
-    if (parent !== null && parent !== this.rowsEl && parent.firstChild === null) parent.remove();
-  }
-
-  /** Apply a change set; returns how many visible lines were added. */
-  _apply({ added, updated, removed }) {
-    let dropped = false;
-    for (const rec of removed) dropped = this._drop(rec) || dropped;
-    for (const rec of updated) {
-      if (rec.dead) continue;
-      if (rec.row === null) {
-        added.add(rec); // may have become visible
-        continue;
-      }
-      const old = rec.row;
-      if (rec.m) this.matches--;
-      rec.m = this._match(rec);
-      if (this._visible(rec)) {
-        rec.row = this._rowFor(rec);
-        if (rec.m) this.matches++;
-        old.replaceWith(rec.row);
-      } else {
-        this._unlink(old);
-        rec.row = null;
-        dropped = true;
-      }
-    }
-    if (dropped) this.shown = this.shown.filter((r) => r.row !== null);
-    // Rows are kept in record order: sort the new ones, then append or insert.
-    let fresh = [...added].filter((r) => !r.dead && r.row === null).sort(compare);
-    if (fresh.length > ROWS_PER_FRAME) {
-      // The oldest now, the rest next frame (they stay in the store's change set).
-      for (const rec of fresh.slice(ROWS_PER_FRAME)) this.store.changes.added.add(rec);
-      fresh = fresh.slice(0, ROWS_PER_FRAME);
-      this.schedule();
-    }
-    let tail = this.rowsEl.lastElementChild;
-    let count = 0;
-    for (const rec of fresh) {
-      rec.m = this._match(rec);
-      if (!this._visible(rec)) continue;
-      rec.row = this._rowFor(rec);
-      if (rec.m) this.matches++;
-      if (rec.type === "line") count++;
-      const shown = this.shown;
-      if (shown.length === 0 || compare(shown[shown.length - 1], rec) <= 0) {
-        shown.push(rec);
-        if (tail === null || tail.childElementCount >= CHUNK) {
-          tail = this.rowsEl.appendChild(chunk());
-        }
-        tail.append(rec.row);
-      } else {
-        let lo = 0;
-        let hi = shown.length;
-        while (lo < hi) {
-          const mid = (lo + hi) >> 1;
-          if (compare(shown[mid], rec) <= 0) lo = mid + 1;
-          else hi = mid;
-        }
-        shown[lo].row.before(rec.row); // into that row's chunk
-        shown.splice(lo, 0, rec);
-      }
-    }
-    return count;
   }
 
   // -- follow ------------------------------------------------------------------

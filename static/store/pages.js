@@ -3,6 +3,7 @@
 // the start, to the end, to a permalink). No fetching here (history/history.js).
 
 import { PLAIN } from "../ansi/ansi.js";
+import { render } from "./render.js";
 import { MAX_ROW_CHARS } from "./store.js";
 import { newContext } from "./structure.js";
 
@@ -58,12 +59,12 @@ export function addNewer(store, sid, lines, body) {
     if (joinable(prev, line)) {
       prev.raw += line.text;
       prev.last = line.seq;
-      st.ansi = store._render(prev);
+      st.ansi = render(prev);
       continue;
     }
     st.key = Math.max(line.ts, st.key);
     const rec = store._newLine(st, line, st.key, ++store.sub, st.ansi);
-    st.ansi = store._render(rec);
+    st.ansi = render(rec);
     prev = rec;
     store._insert(rec);
   }
@@ -106,11 +107,11 @@ export function addOlder(store, sid, lines, body) {
     if (joinable(prev, line)) {
       prev.raw += line.text;
       prev.last = line.seq;
-      store._render(prev);
+      render(prev);
       continue;
     }
     const rec = store._newLine(st, line, line.ts, 0, PLAIN, ctx);
-    store._render(rec);
+    render(rec);
     made.push(rec);
     prev = rec;
   }

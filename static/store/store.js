@@ -17,7 +17,11 @@
 // The view does not get callbacks per line: it takes a change set
 // (added/updated/removed) once per animation frame.
 
-import { PLAIN, parse } from "../ansi/ansi.js";
+import { PLAIN } from "../ansi/ansi.js";
+import { exitText } from "./exit.js";
+import { insertionIndex } from "./order.js";
+import { render } from "./render.js";
+import { StreamState } from "./stream.js";
 import { newContext, structure } from "./structure.js";
 
 /** A joined line (cont pieces) longer than this continues on a new row. */
@@ -29,63 +33,6 @@ export const MAX_CAP = 3000;
 export const TAG_COLOURS = 8;
 
 let nextId = 1;
-
-/** The text a terminal would leave visible: after `\r`, the last non-empty segment. */
-export function lastSegment(text) {
-  if (!text.includes("\r")) return text;
-  const parts = text.split("\r");
-  for (let i = parts.length - 1; i >= 0; i--) if (parts[i] !== "") return parts[i];
-  return "";
-}
-
-export function compare(a, b) {
-  return a.key - b.key || a.sub - b.sub;
-}
-
-/** One stream as the viewer knows it. */
-export class StreamState {
-  constructor(info, colour) {
-    this.id = info.id;
-    this.info = info;
-    this.epoch = info.epoch;
-    this.colour = colour;
-    this.pos = 0; // the last seq received (or skipped by a gap)
-    this.subscribed = false; // true once the server replays it to us: resume with `since`
-    this.gone = false;
-    this.last = null; // the newest line record, for cont pieces
-    this.key = -Infinity;
-    this.ansi = PLAIN; // SGR state carried from line to line, as a terminal does
-    this.count = 0; // lines received live (not replayed history), for the rate
-    this.replayUntil = 0; // lines up to this seq are history replayed at subscribe
-    this.liveAt = null; // client time the stream was seen going live
-    this.exitNoted = false;
-    this.exitAfter = null; // seq after which a pending exit banner goes
-    this.exitAt = null; // client time the exit was seen (null: it exited before we came)
-    this.exitNote = null; // the banner, kept below the stream's last line
-    this.first = info.first_seq ?? 1; // the oldest seq the server keeps
-    this.windowReset();
-  }
-
-  /** The window holds nothing of this stream; live lines append to it. */
-  windowReset() {
-    this.lo = null; // the oldest seq held
-    this.hi = 0; // every seq up to here is held, or older than lo, or gone
-    this.attached = true; // live lines append
-    this.ctx = newContext();
-    this.last = null;
-    this.key = -Infinity;
-    this.ansi = PLAIN;
-  }
-
-  /** Whether the server keeps lines older than the window's. */
-  olderKept() {
-    return this.lo !== null && this.lo > Math.max(1, this.first);
-  }
-
-  nextKey() {
-    return this.key === -Infinity ? Date.now() / 1000 : this.key;
-  }
-}
 
 function emptyChanges() {
   return { added: new Set(), updated: new Set(), removed: new Set(), reset: false };
@@ -204,21 +151,10 @@ export class Store {
   // -- records -----------------------------------------------------------------
 
   _insert(rec) {
-    const r = this.records;
-    if (r.length === 0 || compare(r[r.length - 1], rec) <= 0) {
-      r.push(rec);
-    } else {
-      let lo = 0;
-      let hi = r.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (compare(r[mid], rec) <= 0) lo = mid + 1;
-        else hi = mid;
-      }
-      r.splice(lo, 0, rec);
-    }
+    this.records.splice(insertionIndex(this.records, rec), 0, rec);
     this.changes.added.add(rec);
   }
+
 
   _kill(rec) {
     rec.dead = true;
@@ -289,25 +225,6 @@ export class Store {
     return rec;
   }
 
-  /** (Re)compute a line record's visible segments; returns the SGR state after it. */
-  _render(rec) {
-    // A `\r` progress line keeps only what is still visible (bounded as it grows).
-    const cut = rec.raw.lastIndexOf("\r", rec.raw.length - 2);
-    if (cut >= 0) {
-      const shown = lastSegment(rec.raw);
-      const at = rec.raw.lastIndexOf(shown, rec.raw.length - 1);
-      if (at > 0) {
-        rec.ansiIn = parse(rec.raw.slice(0, at), rec.ansiIn).end;
-        rec.raw = rec.raw.slice(at);
-      }
-    }
-    const shown = lastSegment(rec.raw);
-    const res = parse(shown, rec.ansiIn);
-    rec.segs = res.segs;
-    rec.plain = res.plain;
-    return shown === rec.raw ? res.end : parse(rec.raw, rec.ansiIn).end;
-  }
-
   /** A `lines` frame. Lines already seen (seq <= position) are ignored. */
   addLines(sid, lines) {
     const st = this._stream(sid);
@@ -332,14 +249,14 @@ export class Store {
           && prev.raw.length + line.text.length <= MAX_ROW_CHARS) {
         prev.raw += line.text;
         prev.last = line.seq;
-        st.ansi = this._render(prev);
+        st.ansi = render(prev);
         if (!this.changes.added.has(prev)) this.changes.updated.add(prev);
         continue;
       }
       const key = Math.max(line.ts, st.key);
       st.key = key;
       const rec = this._newLine(st, line, key, ++this.sub, st.ansi);
-      st.ansi = this._render(rec);
+      st.ansi = render(rec);
       st.last = rec;
       this._insert(rec);
     }
@@ -402,12 +319,12 @@ export class Store {
       if (line.cont && prev !== null && prev.raw.length + line.text.length <= MAX_ROW_CHARS) {
         prev.raw += line.text;
         prev.last = line.seq;
-        this._render(prev);
+        render(prev);
         return;
       }
       // Just before the marker: subs strictly between the one before and its own.
       const rec = this._newLine(st, line, gap.key, gap.sub - 1 + (i + 1) / (n + 2), PLAIN, ctx);
-      this._render(rec);
+      render(rec);
       prev = rec;
       this._insert(rec);
     });
@@ -471,38 +388,4 @@ export class Store {
   statistics() {
     return { records: this.records.length, cap: this.cap };
   }
-}
-
-function duration(seconds) {
-  if (!(seconds >= 0)) return "";
-  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
-  const m = Math.floor(seconds / 60);
-  if (m < 60) return `${m} min ${Math.round(seconds % 60)} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
-}
-
-/**
- * The exit banner: code (or signal) and how long it ran, as far as we know.
- * Start: when we saw it go live, else its first line (seq 1) if we hold it.
- * End: when we saw the exit, else (it exited before we came) its last line,
- * which makes the duration a lower bound. Line times are the server's clock.
- */
-export function exitText(st, records) {
-  const info = st.info;
-  const who = info.kind === "docker" ? "container" : "process";
-  let what = `${who} exited`;
-  if (info.signal) what += ` on ${info.signal}`;
-  if (info.exit_code !== undefined && info.exit_code !== null) what += ` with code ${info.exit_code}`;
-  let first = null;
-  let last = null;
-  for (const rec of records) {
-    if (rec.sid !== st.id || rec.type !== "line") continue;
-    if (first === null) first = rec;
-    last = rec;
-  }
-  // The run's real start (STREAM_INFO `started`), else what we saw.
-  const start = info.started ?? st.liveAt ?? (first !== null && first.seq === 1 ? first.ts : null);
-  if (start === null) return what;
-  if (st.exitAt !== null) return `${what} after ${duration(st.exitAt - start)}`;
-  return last === null ? what : `${what} after at least ${duration(last.ts - start)}`;
 }

@@ -1,0 +1,31 @@
+// A line record's visible text: what a terminal would leave of `\r`
+// progress output, parsed into styled segments (ANSI SGR).
+
+import { parse } from "../ansi/ansi.js";
+
+/** The text a terminal would leave visible: after `\r`, the last non-empty segment. */
+export function lastSegment(text) {
+  if (!text.includes("\r")) return text;
+  const parts = text.split("\r");
+  for (let i = parts.length - 1; i >= 0; i--) if (parts[i] !== "") return parts[i];
+  return "";
+}
+
+/** (Re)compute a line record's visible segments; returns the SGR state after it. */
+export function render(rec) {
+  // A `\r` progress line keeps only what is still visible (bounded as it grows).
+  const cut = rec.raw.lastIndexOf("\r", rec.raw.length - 2);
+  if (cut >= 0) {
+    const shown = lastSegment(rec.raw);
+    const at = rec.raw.lastIndexOf(shown, rec.raw.length - 1);
+    if (at > 0) {
+      rec.ansiIn = parse(rec.raw.slice(0, at), rec.ansiIn).end;
+      rec.raw = rec.raw.slice(at);
+    }
+  }
+  const shown = lastSegment(rec.raw);
+  const res = parse(shown, rec.ansiIn);
+  rec.segs = res.segs;
+  rec.plain = res.plain;
+  return shown === rec.raw ? res.end : parse(rec.raw, rec.ansiIn).end;
+}
