@@ -201,7 +201,8 @@ def texts(lines: Sequence[dict[str, Any]]) -> list[str]:
 def assert_contiguous(lines: Sequence[dict[str, Any]], first: int = 1) -> None:
     """Seqs are ``first, first+1, ...``: nothing lost, nothing twice."""
     seqs = [line["seq"] for line in lines]
-    assert seqs == list(range(first, first + len(seqs))), seqs[:20]
+    breaks = [(a, b) for a, b in zip(seqs, seqs[1:]) if b != a + 1]
+    assert seqs == list(range(first, first + len(seqs))), (seqs[:5], breaks[:10])
 
 
 async def gather_with_timeout(*aws: Awaitable[Any], timeout: float = DEADLINE) -> list[Any]:
