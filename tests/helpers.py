@@ -7,6 +7,7 @@ No sleeps as synchronisation: everything waits for a condition with a deadline.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -201,7 +202,7 @@ def texts(lines: Sequence[dict[str, Any]]) -> list[str]:
 def assert_contiguous(lines: Sequence[dict[str, Any]], first: int = 1) -> None:
     """Seqs are ``first, first+1, ...``: nothing lost, nothing twice."""
     seqs = [line["seq"] for line in lines]
-    breaks = [(a, b) for a, b in zip(seqs, seqs[1:]) if b != a + 1]
+    breaks = [(a, b) for a, b in itertools.pairwise(seqs) if b != a + 1]
     assert seqs == list(range(first, first + len(seqs))), (seqs[:5], breaks[:10])
 
 
