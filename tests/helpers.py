@@ -208,3 +208,19 @@ def assert_contiguous(lines: Sequence[dict[str, Any]], first: int = 1) -> None:
 
 async def gather_with_timeout(*aws: Awaitable[Any], timeout: float = DEADLINE) -> list[Any]:
     return list(await asyncio.wait_for(asyncio.gather(*aws), timeout))
+
+
+def io_frameworks_imported_by(modules: Sequence[str]) -> str:
+    """Import ``modules`` in a fresh interpreter; the asyncio/aiohttp modules that came along."""
+    code = (
+        "import importlib, sys\n"
+        f"for name in {list(modules)!r}:\n"
+        "    importlib.import_module(name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('asyncio', 'aiohttp'))\n"
+        "print(','.join(bad))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pkgutil
-import subprocess
-import sys
 
 import tailcast.protocol
+from tests.helpers import io_frameworks_imported_by
 
 
 def test_protocol_package_imports_no_io_framework() -> None:
@@ -15,15 +14,5 @@ def test_protocol_package_imports_no_io_framework() -> None:
     )
     pure = {"lines", "wire", "engine_frames", "engine_logs", "engine_time", "engine_stats"}
     assert {f"tailcast.protocol.{name}" for name in pure} <= set(modules)
-    code = (
-        "import importlib, sys\n"
-        f"for name in {modules!r}:\n"
-        "    importlib.import_module(name)\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('asyncio', 'aiohttp'))\n"
-        "print(','.join(bad))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "", f"imported: {result.stdout.strip()}"
+    bad = io_frameworks_imported_by(modules)
+    assert bad == "", f"imported: {bad}"
