@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import errno
 import json
-import os
 import random
 import subprocess
 import urllib.request
@@ -40,25 +39,7 @@ from tests.helpers import (
     texts,
     ws_connect,
 )
-
-
-@contextlib.contextmanager
-def mounted_tmpfs(mount_point: Path, options: str) -> Iterator[Path]:
-    """A tmpfs mounted at ``mount_point`` with ``options``, unmounted at the end."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CI runs these tests as root)")
-    mount_point.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
-        capture_output=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+from tests.history.disks import mounted_tmpfs
 
 
 @pytest.fixture

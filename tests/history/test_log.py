@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 from tailcast.history.log import StreamLog
 from tailcast.protocol.wire import encode_line
+from tests.history.disks import mounted_tmpfs
 from tests.history.support import all_seqs, fill, lines, seqs
 
 BIG = 10**12
@@ -267,19 +267,8 @@ def test_reads_in_another_thread_while_appending_and_trimming(tmp_path: Path) ->
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs (we run as root); unmounted afterwards."""
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {result.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "small", "size=1m") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_disk_full_raises_keeps_a_valid_prefix_and_resumes(small_disk: Path) -> None:

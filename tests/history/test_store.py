@@ -14,6 +14,7 @@ import pytest
 
 from tailcast.errors import ConfigError
 from tailcast.history.store import HistoryStore, stream_folder_name
+from tests.history.disks import mounted_tmpfs
 from tests.history.support import all_seqs, fill, lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,19 +88,8 @@ def test_a_dir_under_a_regular_file_is_a_config_error(tmp_path: Path) -> None:
 @pytest.fixture
 def read_only_dir(tmp_path: Path) -> Iterator[Path]:
     """A read-only tmpfs: it refuses writes even to root (chmod would not)."""
-    mount_point = tmp_path / "ro"
-    mount_point.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount_point)],
-        capture_output=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {result.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "ro", "ro,size=64k") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_a_dir_that_cannot_be_written_is_a_config_error(read_only_dir: Path) -> None:
