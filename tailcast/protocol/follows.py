@@ -139,27 +139,44 @@ def annotate(
     append = out.append
     detect = detect_level
     same_fd = state.open and state.fd == fd
+    # The state's fields as locals while the loop runs (written back at the
+    # end, and around the rare call that reads them): attribute access on
+    # every line is most of what this loop would otherwise cost.
+    level = state.level
+    follows = state.follows
+    mode = state.mode
+    # Only then can a line that is not indented continue the message.
+    watch = mode != _NONE or level in _ERRORISH
     for text, cont in pieces:
         if cont:
-            append((state.level, state.follows))
+            append((level, follows))
             continue
         first = text[:1]
-        if same_fd and (
-            first in (" ", "\t")
-            or (
-                (state.mode or first in "CS" or state.level in _ERRORISH)
-                and _continues(state, text)
-            )
-        ):
-            state.follows = True
-            append((state.level, True))
-            continue
+        if same_fd:
+            if first in {" ", "\t"}:
+                follows = True
+                append((level, True))
+                continue
+            if watch or first in {"C", "S"}:
+                state.level = level
+                state.mode = mode
+                if _continues(state, text):
+                    mode = state.mode
+                    watch = mode != _NONE or level in _ERRORISH
+                    follows = True
+                    append((level, True))
+                    continue
+                mode = state.mode
         level = detect(text) if explicit is None else explicit
-        state.level = level
-        state.follows = False
-        state.mode = _mode_of_head(text) if first in _MODE_STARTS and first else _NONE
+        follows = False
+        mode = _mode_of_head(text) if first in _MODE_STARTS and first else _NONE
+        watch = mode != _NONE or level in _ERRORISH
         append((level, False))
         same_fd = True
-    state.open = state.open or bool(out)
-    state.fd = fd if out else state.fd
+    state.level = level
+    state.follows = follows
+    state.mode = mode
+    if same_fd:  # a whole line was read: the message is on this fd now (a cont changes nothing)
+        state.open = True
+        state.fd = fd
     return out

@@ -18,8 +18,9 @@ has none. What is read (protocol additions 1.1, "Levels and multi-line messages"
   ``[core:error]``, MySQL's ``[Warning]``, Postgres' ``ERROR:``, gunicorn, pino-pretty;
   after a syslog header, the message's own ``error:`` prefix (OpenSSH).
 
-Cost: one dispatch on the first character, at most one regular expression and
-one ``split`` of the line's head for the forms that need them (see bench/levels.py).
+Cost: one dispatch on the first character, then for most lines one regular
+expression (all the start forms at once) or one ``split`` of the line's head,
+and a substring search for ``level=`` (see bench/levels.py).
 """
 
 from __future__ import annotations
@@ -81,15 +82,11 @@ _UPPER_START = {w.upper(): _WORDS[w] for w in _FULL}
 _LOGRUS = {w: _WORDS[w.lower()] for w in ("INFO", "WARN", "ERRO", "DEBU", "TRAC", "FATA", "PANI")}
 _KLOG = {"I": "info", "W": "warn", "E": "error", "F": "fatal"}
 _RUBY = {"D": "debug", "I": "info", "W": "warn", "E": "error", "F": "fatal"}
-_MONTH_OR_DAY = frozenset(
-    "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec Mon Tue Wed Thu Fri Sat Sun".split()  # noqa: SIM905
-)
 _CRASH = (
     ("Traceback (most recent call last):", "error"),
     ("Exception in thread ", "error"),
     ("fatal error: ", "fatal"),
 )
-_CRASH_STARTS = tuple(start for start, _ in _CRASH)
 _PRI = re.compile(r"<(\d{1,3})>")
 _LOGFMT = re.compile(r'(?:^|[\s,])(?:level|lvl)="?(\w{1,16})')
 _JSON_KEYS = frozenset(
@@ -134,60 +131,86 @@ def detect_level(text: str) -> str | None:
     """The level ``text`` states, or None when nothing in it is a level field or prefix."""
     if not text:
         return None
-    first = text[0]
-    kind = _KIND.get(first, _OTHER)
-    if kind == _TIMESTAMP:
+    kind = _KIND.get(text[0], _OTHER)
+    if kind == _OTHER:
+        # One regular expression tries every form a line can start with (the
+        # first character rules most of them out at once): two or three C
+        # calls for a line, not a dozen Python-level checks (bench/levels.py).
+        m = _START.match(text)
+        level = None if m is None else _start_form(m, text)
+    elif kind == _TIMESTAMP:
         level = _after_timestamp(text[:_HEAD])
     elif kind == _JSON:
         return _json_level(text)
     elif kind == _INDENTED:
         return None  # an indented line is a continuation, not a message of its own
-    elif kind == _ANGLE:
+    else:  # _ANGLE
         m = _PRI.match(text)
         if m is not None:
             return _PRIORITY[int(m.group(1)) % 8]
         level = _after_timestamp(text[:_HEAD])
-    else:
-        level = _start_level(text, first)
-        if level is None and text[:3] in _MONTH_OR_DAY:
-            level = _after_timestamp(text[:_HEAD])
-    if level is None and ("level=" in text or "lvl=" in text):
-        found = _LOGFMT.search(text, 0, _HEAD * 2)
+    if level is None:
+        # logfmt: the search starts just before the first ``level=`` or
+        # ``lvl=`` (found by a plain substring search), not at every position.
+        at = text.find("level=", 0, _HEAD * 2)
+        short = text.find("lvl=", 0, at if at >= 0 else _HEAD * 2)
+        if short >= 0:
+            at = short  # ``lvl=`` comes first
+        elif at < 0:
+            return None
+        found = _LOGFMT.search(text, at - 1 if at > 0 else 0, _HEAD * 2)
         if found is not None:
             return _WORDS.get(found.group(1).lower())
     return level
 
 
-def _start_level(text: str, first: str) -> str | None:
-    """Forms at the very start: klog, Ruby, logrus, crashes, ``ERROR:``, ``WARN x``."""
-    # startswith(x, i) rather than slices: no new string per check.
-    if first in "IWEF" and text.startswith(" ", 5) and text[1:5].isdigit():
-        return _KLOG[first]
-    if text.startswith(", [", 1):
-        return _RUBY.get(first)
-    if text.startswith("[", 4) and text[:4] in _LOGRUS:
-        return _LOGRUS[text[:4]]
-    if first in "TEf" and text.startswith(_CRASH_STARTS):
-        for start, crash in _CRASH:
-            if text.startswith(start):
-                return crash
-    colon = text.find(":", 1, 14)
-    if colon > 0:
-        level = _COLON_WORDS.get(text[:colon].lower())
-        if level is not None:
-            return level
-    space = text.find(" ", 1, 13)
-    if space > 0:
-        return _UPPER_START.get(text[:space])
-    return None
+# The forms a line can start with, one group each, tried in this order:
+# 1 syslog's month or day (then a level after the header), 2 klog/glog
+# ``E1201 ``, 3 Ruby's Logger ``E, [``, 4 logrus' terminal ``ERRO[``, 5 a
+# crash, 6 ``error:``/``WARNING:root:``/``fail:``, 7 an UPPERCASE word.
+# No form before 6 can start with what 6 or 7 would take for a level, so the
+# first that matches is the only one that can say a level.
+_START = re.compile(
+    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+    r"|([IWEF])\d{4} "
+    r"|(.), \["
+    r"|(INFO|WARN|ERRO|DEBU|TRAC|FATA|PANI)\["
+    r"|(Traceback \(most recent call last\):|Exception in thread |fatal error: )"
+    r"|([A-Za-z]{3,13}):"
+    r"|([A-Z]{3,12}) "
+)
+_CRASH_LEVELS = dict(_CRASH)
+
+
+def _start_form(m: re.Match[str], text: str) -> str | None:
+    """The level the start form ``m`` (a match of :data:`_START`) says."""
+    form = m.lastindex
+    word = m.group(form)  # type: ignore[arg-type]
+    if form == 7:
+        return _UPPER_START.get(word)
+    if form == 6:
+        return _COLON_WORDS.get(word.lower())
+    if form == 1:
+        return _after_timestamp(text[:_HEAD])
+    if form == 2:
+        return _KLOG[word]
+    if form == 3:
+        return _RUBY.get(word)
+    if form == 4:
+        return _LOGRUS[word]
+    return _CRASH_LEVELS[word]
 
 
 def _after_timestamp(head: str) -> str | None:
     """A level among the first tokens of a line that starts with a timestamp or brackets."""
     tokens = head.split(None, 7)[:7]
-    if not _TOKEN_SET.isdisjoint(tokens):
-        for token in tokens:
-            if token in _TOKEN_SET:
+    hits = _TOKEN_SET.intersection(tokens)
+    if hits:
+        if len(hits) == 1:
+            (token,) = hits
+            return _TOKENS[token]
+        for token in tokens:  # several: the first one counts
+            if token in hits:
                 return _TOKENS[token]
     tag = head.find(": ")
     if tag > 0:
@@ -219,10 +242,14 @@ def _bracketed_field(head: str, tokens: list[str]) -> str | None:
 
 def _json_level(text: str) -> str | None:
     """The value of a level key: the first found of ``level``, ``lvl``, ``severity``, …"""
-    at = text.find('"level":"')
-    if at >= 0:  # the common spelling, in three C calls
-        close = text.find('"', at + 9, at + 30)
-        level = _WORDS.get(text[at + 9 : close].lower()) if close > 0 else None
+    at = text.find('"level":')
+    if at >= 0:  # the common spellings, zap's "info" and pino's 30, in a few C calls
+        at += 8
+        if text.startswith('"', at):
+            close = text.find('"', at + 1, at + 22)
+            level = _WORDS.get(text[at + 1 : close].lower()) if close > 0 else None
+        else:
+            level = _PINO.get(int(text[at : at + 2])) if text[at : at + 2].isdigit() else None
         if level is not None:
             return level
     for needle in _JSON_NEEDLES:

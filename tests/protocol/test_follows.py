@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tailcast.protocol.follows import MessageState, annotate, annotate_one
 
 
@@ -133,3 +136,56 @@ def test_explicit_level_stands_for_heads() -> None:
     state = MessageState()
     got = annotate(state, [("ERROR in text", False), ("  more", False)], None, explicit="info")
     assert got == [("info", False), ("info", True)]
+
+
+# Lines that exercise every rule: heads of each level, the five stack-trace
+# shapes, blank lines, cont pieces.
+_SHAPES = [
+    "ERROR:root:payment failed",
+    "WARN disk full",
+    "INFO started",
+    "plain words",
+    "",
+    "Traceback (most recent call last):",
+    '  File "/app/x.py", line 1, in f',
+    "ValueError: boom",
+    "During handling of the above exception, another exception occurred:",
+    "java.lang.IllegalStateException: boom",
+    "\tat com.example.App.run(App.java:10)",
+    "Caused by: java.io.IOException: pipe",
+    "Suppressed: x.Y: z",
+    "panic: runtime error",
+    "goroutine 1 [running]:",
+    "main.main()",
+    "exit status 2",
+    "fatal error: deadlock",
+    '{"level":"error","msg":"x"}',
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.sampled_from(_SHAPES), st.booleans(), st.sampled_from(["out", "err"])),
+            max_size=12,
+        ),
+        max_size=6,
+    )
+)
+def test_annotate_on_batches_is_annotate_one_on_each(
+    batches: list[list[tuple[str, bool, str]]],
+) -> None:
+    """The batch loop (with its inlined fast paths) says what the line-by-line rule says."""
+    by_batch, by_line = MessageState(), MessageState()
+    for batch in batches:
+        # annotate takes one fd per batch: split where the fd changes.
+        runs: list[tuple[str, list[tuple[str, bool]]]] = []
+        for text, cont, fd in batch:
+            if not runs or runs[-1][0] != fd:
+                runs.append((fd, []))
+            runs[-1][1].append((text, cont))
+        for fd, pieces in runs:
+            got = annotate(by_batch, pieces, fd)
+            want = [annotate_one(by_line, text, fd, cont) for text, cont in pieces]
+            assert got == want
