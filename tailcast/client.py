@@ -51,6 +51,8 @@ SEND_BATCH_BYTES = 64 * 1024
 # A filtered reader may read much history to queue little: one catch-up step
 # reads at most this much before it lets the event loop run again.
 FILTER_SCAN_BYTES = 1024 * 1024
+# How far back a filtered read that starts inside a message looks for its head.
+PRIME_LINES = 1000
 
 
 @dataclass(slots=True)
@@ -182,6 +184,20 @@ class Client:
         else:
             self.filters[stream_id] = line_filter
             self.filter_states.setdefault(stream_id, FilterState())
+
+    def filter_state(self, stream: Stream, seq: int) -> FilterState:
+        """The filter state of a read of ``stream`` from ``seq`` (lock held).
+
+        The first time, it is primed from the lines before ``seq``: lines that
+        continue a message begun before the read pass with that message's head.
+        """
+        state = self.filter_states.get(stream.id)
+        if state is None or not state.primed:
+            before: list[bytes] = []
+            if seq > stream.first_seq:
+                before = stream.read_before(seq, PRIME_LINES)[1]
+            state = self.filter_states[stream.id] = self.filters[stream.id].state_after(before)
+        return state
 
     def _follow(self, stream: Stream, cursor: int) -> None:
         """Start following ``stream`` from ``cursor``: behind if history has lines from it."""
@@ -341,7 +357,7 @@ class Client:
         if line_filter is not None:
             self._scanned += size
             self.cursors[stream.id] = last + 1
-            self._queue_filtered(stream.id, cursor, chunk, line_filter)
+            self._queue_filtered(stream, cursor, chunk, line_filter)
             return True
         self._append(Outgoing("lines", stream.id, cursor, last, wire.lines_frame(stream.id, chunk)))
         self.cursors[stream.id] = last + 1
@@ -349,10 +365,11 @@ class Client:
         return True
 
     def _queue_filtered(
-        self, stream_id: str, first: int, lines: Sequence[bytes], line_filter: LineFilter
+        self, stream: Stream, first: int, lines: Sequence[bytes], line_filter: LineFilter
     ) -> None:
         """Queue the lines of a history chunk that pass the stream's filter (cursor moved)."""
-        state = self.filter_states.setdefault(stream_id, FilterState())
+        stream_id = stream.id
+        state = self.filter_state(stream, first)
         passed = line_filter.select(lines, state)
         if not passed:
             return

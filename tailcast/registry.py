@@ -264,7 +264,7 @@ class Registry:
         place: the selection and its frame are made once per batch for them.
         """
         line_filter = client.filters[stream.id]
-        state = client.filter_states[stream.id]
+        state = client.filter_state(stream, cursor)
         key = (line_filter.spec, cursor, state.head, state.last)
         result = cache.get(key)
         if result is None:

@@ -147,6 +147,8 @@ class FilterState:
 
     head: bool | None = None  # None: not known (a read that starts mid-message)
     last: bool | None = None
+    # The lines before the read's start were looked at (LineFilter.state_after).
+    primed: bool = False
 
 
 class LineFilter:
@@ -209,6 +211,22 @@ class LineFilter:
         else:
             return None
         return _lines_holding(lines, blob, marks)
+
+    def state_after(self, lines: Sequence[bytes]) -> FilterState:
+        """The state of a reader that read ``lines`` (those just before where a read starts).
+
+        From the last message head among them: a read that starts inside a
+        message (its first lines ``follows`` or ``cont``) then judges them with
+        their head, as a reader that had been there all along would. Unknown
+        (``None``) when no line of them is a head.
+        """
+        start = len(lines) - 1
+        while start >= 0 and (lines[start].endswith(_CONT_END) or _FOLLOWS in lines[start]):
+            start -= 1
+        state = FilterState(primed=True)
+        if start >= 0:
+            self.select(lines[start:], state)
+        return state
 
     def select(self, lines: Sequence[bytes], state: FilterState) -> list[int]:
         """The indices of ``lines`` (consecutive, oldest first) that pass; moves ``state`` on."""

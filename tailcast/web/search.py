@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import time
 
+from tailcast.client import PRIME_LINES
 from tailcast.hub import Stream
-from tailcast.protocol.filters import BackwardSearch, FilterState, LineFilter
+from tailcast.protocol.filters import BackwardSearch, LineFilter
 
 __all__ = ["SEARCH_CHUNK_LINES", "SEARCH_SECONDS", "search_backwards", "search_forwards"]
 
@@ -69,7 +70,8 @@ async def search_forwards(
     stream: Stream, since: int, limit: int, line_filter: LineFilter
 ) -> tuple[list[bytes], int | None]:
     """The first ``limit`` lines after ``since`` that pass, and ``next_since``."""
-    state = FilterState()
+    before = stream.read_before(since + 1, PRIME_LINES)[1] if since >= stream.first_seq else []
+    state = line_filter.state_after(before)  # lines that continue a message begun before
     pacer = _Pacer()
     found: list[bytes] = []
     seq = since

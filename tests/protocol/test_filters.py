@@ -209,3 +209,16 @@ def test_backward_search_is_the_newest_matches(chunk: int) -> None:
     every = [i + 1 for i in flt.select(lines, FilterState())]
     assert search(flt, lines, 6, chunk) == every[-6:]
     assert search(flt, lines, 100, chunk) == every
+
+
+def test_state_after_the_lines_before_a_read() -> None:
+    """A read that starts inside a message is primed from the lines before it."""
+    lines = [
+        b'{"seq":1,"ts":1,"level":"error","text":"Disk full"}',
+        b'{"seq":2,"ts":1,"level":"error","follows":true,"text":"  at x"}',
+    ]
+    passing = LineFilter(FilterSpec(text="Disk", case=True))
+    assert passing.state_after(lines).head is True
+    assert LineFilter(FilterSpec(text="nope")).state_after(lines).head is False
+    assert passing.state_after(lines[1:]).head is None  # no head before: judged alone
+    assert passing.state_after([]).primed

@@ -202,3 +202,38 @@ async def test_backwards_search_through_the_history_on_disk(
     assert oldest["lines"] == [] and oldest["next_before"] is None
     lines = json.loads(json.dumps(older["lines"]))
     assert lines[0]["level"] == "error"
+
+
+async def test_a_read_that_starts_inside_a_message_judges_it_by_its_head(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    """Lines 4 and 5 continue "ERROR:root:Disk full" (line 2): a read from line 4 keeps
+    them with their head, which matches, though they do not match on their own."""
+    h = await serve()
+    feed(h.hub, h.hub.streams["app"])
+    want = MIXED[3:5]
+    flt = {"text": "Disk", "case": True}
+    ws = await subscribed(session, h.ws_url, {"since": {"app": 3}, "filter": flt})  # history
+    await ws.wait_lines("app", 2)
+    await applied(ws)  # and nothing more came before the answer to this
+    assert texts(ws.lines["app"]) == want
+    assert [line["seq"] for line in ws.lines["app"]] == [4, 5]
+    forward = await get_json(session, h.url + "api/streams/app/lines?q=Disk&case=1&since=3")
+    assert texts(forward["lines"]) == want
+    # A head that does not match: its follows lines stay out (they do not match alone).
+    other = await get_json(session, h.url + "api/streams/app/lines?q=File&case=1&since=3")
+    assert texts(other["lines"]) == [MIXED[3]]  # on its own match only
+
+
+async def test_a_live_read_that_starts_inside_a_message_judges_it_by_its_head(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    h = await serve()
+    app = h.hub.streams["app"]
+    publish_texts(h.hub, app, MIXED[:3])  # the head and the first line of its traceback
+    ws = await subscribed(session, h.ws_url, {"tail": 0, "filter": {"text": "Disk", "case": True}})
+    publish_texts(h.hub, app, MIXED[3:])  # live: the rest of the traceback, then others
+    await sent_everything(h, 8)
+    await ws.wait_lines("app", 2)
+    await applied(ws)
+    assert texts(ws.lines["app"]) == MIXED[3:5]
