@@ -27,7 +27,7 @@ from tailcast.history.kept import StreamHistory
 from tailcast.history.log import StreamLog
 from tailcast.history.store import HistoryStore
 from tailcast.protocol import wire
-from tailcast.protocol.follows import annotate, annotate_one
+from tailcast.protocol.follows import annotate, annotate_entries
 from tailcast.protocol.lines import Piece
 from tailcast.protocol.redact import Redactor
 from tailcast.protocol.wire import decode_line  # re-exported: its old home
@@ -260,13 +260,11 @@ class Hub:
         """
         if self.redactor is not None:
             lines = self.redactor.entries(stream.id, lines)
-        seq = stream.last_seq
-        encoded: list[bytes] = []
-        messages = stream.messages
-        for ts, text, fd, cont, given in lines:
-            seq += 1
-            level, follows = annotate_one(messages, text, fd, cont, given)
-            encoded.append(wire.encode_line(seq, ts, text, fd, cont, level, follows))
+        batch = lines if isinstance(lines, list) else list(lines)
+        # Level and follows for the batch, then each (level, follows) pair
+        # formatted once: this is the journal source's hot path.
+        marks = annotate_entries(stream.messages, batch)
+        encoded = wire.encode_entries(stream.last_seq + 1, batch, marks)
         self._store(stream, encoded, checkpoint=checkpoint)
 
     def _store(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from tailcast.protocol.follows import MessageState, annotate, annotate_one
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tailcast.protocol.follows import MessageState, annotate, annotate_entries, annotate_one
 
 
 def marks(text: str, fd: str | None = None) -> list[tuple[str | None, bool]]:
@@ -133,3 +136,44 @@ def test_explicit_level_stands_for_heads() -> None:
     state = MessageState()
     got = annotate(state, [("ERROR in text", False), ("  more", False)], None, explicit="info")
     assert got == [("info", False), ("info", True)]
+
+
+_LINES = st.sampled_from(
+    [
+        "ERROR x",
+        "info: fine",
+        "Traceback (most recent call last):",
+        '  File "a.py", line 1',
+        "ValueError: no",
+        "java.lang.IllegalStateException: bad",
+        "\tat a.b(C.java:1)",
+        "Caused by: x",
+        "panic: boom",
+        "goroutine 1 [running]:",
+        "main.main()",
+        "",
+        "GET / 200",
+    ]
+)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            _LINES,
+            st.sampled_from([None, "out", "err"]),
+            st.booleans(),
+            st.sampled_from([None, "error", "info"]),
+        ),
+        max_size=12,
+    )
+)
+def test_annotate_entries_is_annotate_one_on_each(
+    items: list[tuple[str, str | None, bool, str | None]],
+) -> None:
+    """The journal's batch path marks exactly what the one-line path marks."""
+    one, batch = MessageState(), MessageState()
+    expected = [annotate_one(one, text, fd, cont, given) for text, fd, cont, given in items]
+    entries = [(1.0, text, fd, cont, given) for text, fd, cont, given in items]
+    assert annotate_entries(batch, entries) == expected
+    assert batch == one
