@@ -152,6 +152,9 @@ class Hub:
 
     def remove_stream(self, stream_id: str) -> None:
         stream = self.streams.pop(stream_id, None)
+        if self.redactor is not None:
+            for key in (stream_id, f"{stream_id}/out", f"{stream_id}/err"):
+                self.redactor.forget(key)
         if stream is not None and self.listener is not None:
             self.listener.on_streams([], [stream])
 
@@ -228,7 +231,8 @@ class Hub:
         """
         when = self._clock() if ts is None else ts
         if self.redactor is not None:  # before numbering: the original is never kept
-            pieces = self.redactor.pieces(stream.id, pieces)
+            key = stream.id if fd is None else f"{stream.id}/{fd}"
+            pieces = self.redactor.pieces(key, pieces)
         batch = list(pieces)
         # Level and follows per piece, then one shared time stamp and fd: the
         # batch encoder formats each of those once.

@@ -77,6 +77,11 @@ class LinePump:
     one batch); a partial line is published after ``flush_delay`` seconds of
     quiet and continued later as a ``cont`` piece.
 
+    With redaction on, the splitter keeps back where a secret may begin at
+    the end of an unfinished piece (:meth:`tailcast.protocol.redact.Redactor.hold`);
+    what it kept back at a flush is published after a further ``flush_delay``
+    of quiet (:meth:`release`), but for what may begin a secret.
+
     With a ``checkpointer`` every publish carries the source's position
     after exactly the bytes published (the bytes the splitter holds back are
     not covered: a restart reads them again), in the same write as the lines.
@@ -96,7 +101,9 @@ class LinePump:
         self.stream = stream
         self.fd = fd
         self.flush_delay = flush_delay
-        self.splitter = LineSplitter(max_line)
+        redactor = hub.redactor
+        self._hold = redactor.hold if redactor is not None else None
+        self.splitter = LineSplitter(max_line, hold=self._hold)
         self.checkpointer = checkpointer
         self._timer: asyncio.TimerHandle | None = None
 
@@ -105,9 +112,17 @@ class LinePump:
         self._arm()
 
     def flush(self) -> None:
-        """Publish the partial line now."""
+        """Publish the partial line now (but what may start a secret: :meth:`release`)."""
         self._cancel()
         self._publish(self.splitter.flush())
+        if self.splitter.pending and self._hold is not None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self.flush_delay, self.release)
+
+    def release(self) -> None:
+        """Publish what a flush kept back (not what may begin a secret): a further quiet delay."""
+        self._cancel()
+        self._publish(self.splitter.flush(quiet=True))
 
     def feed_eof(self) -> None:
         self._cancel()
@@ -119,7 +134,7 @@ class LinePump:
         ``cont``: the next bytes continue a line an earlier run left open.
         """
         self.feed_eof()
-        self.splitter = LineSplitter(self.splitter.max_line, cont=cont)
+        self.splitter = LineSplitter(self.splitter.max_line, cont=cont, hold=self._hold)
 
     def _publish(self, pieces: list[Piece], ts: float | None = None) -> None:
         if not pieces:
