@@ -222,12 +222,13 @@ class Hub:
         ts: float | None = None,
         checkpoint: dict[str, Any] | None = None,
         level: str | None = None,
-    ) -> None:
+    ) -> list[Piece]:
         """Number, store and fan out pieces read at one time from one fd. Never awaits.
 
         ``checkpoint`` is the source's position after these pieces; it is kept
         in the same write as the lines (so a restart reads on from there).
         ``level`` (a journal entry's PRIORITY) stands instead of detection.
+        Returns the pieces as kept (redacted): what ``tailcast run`` echoes.
         """
         when = self._clock() if ts is None else ts
         if self.redactor is not None:  # before numbering: the original is never kept
@@ -239,6 +240,7 @@ class Hub:
         marks = annotate(stream.messages, [(p.text, p.cont) for p in batch], fd, level)
         encoded = wire.encode_lines(stream.last_seq + 1, when, batch, fd, marks)
         self._store(stream, encoded, checkpoint=checkpoint)
+        return batch
 
     def publish_lines(
         self,

@@ -58,6 +58,14 @@ class Source(abc.ABC):
         self.spec = spec
         self.hub = hub
         self.config = config
+        # The SOURCE as shown in logs: redacted like a line (a password in a
+        # command's URL is in no log).
+        self.shown_raw = self.shown(spec.raw)
+
+    def shown(self, text: str) -> str:
+        """``text`` as it may be shown (STREAM_INFO, logs): redacted when redaction is on."""
+        redactor = self.hub.redactor
+        return text if redactor is None else redactor.text(text)
 
     @abc.abstractmethod
     async def run(self) -> None:
@@ -106,6 +114,10 @@ class LinePump:
         self.splitter = LineSplitter(max_line, hold=self._hold)
         self.checkpointer = checkpointer
         self._timer: asyncio.TimerHandle | None = None
+        # ``tailcast run`` with redaction: the terminal gets the kept text,
+        # not the bytes read (see :meth:`_echo`).
+        self.echo: Callable[[bytes], None] | None = None
+        self._echo_open = False  # the echo is inside a line
 
     def feed(self, data: bytes, ts: float | None = None) -> None:
         self._publish(self.splitter.feed(data), ts)
@@ -137,14 +149,30 @@ class LinePump:
         self.splitter = LineSplitter(self.splitter.max_line, cont=cont, hold=self._hold)
 
     def _publish(self, pieces: list[Piece], ts: float | None = None) -> None:
-        if not pieces:
-            return
         splitter = self.splitter
-        checkpoint = None
-        if self.checkpointer is not None:
-            # After the splitter call: what it holds back is not published yet.
-            checkpoint = self.checkpointer(splitter.pending, splitter.cont)
-        self.hub.publish(self.stream, pieces, fd=self.fd, ts=ts, checkpoint=checkpoint)
+        if pieces:
+            checkpoint = None
+            if self.checkpointer is not None:
+                # After the splitter call: what it holds back is not published yet.
+                checkpoint = self.checkpointer(splitter.pending, splitter.cont)
+            pieces = self.hub.publish(self.stream, pieces, fd=self.fd, ts=ts, checkpoint=checkpoint)
+        if self.echo is not None:
+            self._echo(pieces)
+
+    def _echo(self, pieces: list[Piece]) -> None:
+        """The pieces as kept (redacted), as text again: a newline where a line ended."""
+        assert self.echo is not None
+        parts: list[str] = []
+        for piece in pieces:
+            if self._echo_open and not piece.cont:
+                parts.append("\n")
+            parts.append(piece.text)
+            self._echo_open = True
+        if self._echo_open and not self.splitter.cont:
+            parts.append("\n")
+            self._echo_open = False
+        if parts:
+            self.echo("".join(parts).encode("utf-8"))
 
     def _arm(self) -> None:
         self._cancel()
@@ -165,13 +193,13 @@ async def _run_source(source: Source) -> None:
         raise
     except Exception:
         # A source's own errors are states; reaching here is a bug. Keep serving.
-        log.exception("source %s crashed", source.spec.raw)
+        log.exception("source %s crashed", source.shown_raw)
 
 
 def start_sources(sources: Sequence[Source]) -> list[asyncio.Task[None]]:
     """One task per source, owned by the caller, who ends them with :func:`stop_sources`."""
     return [
-        asyncio.create_task(_run_source(source), name=f"source:{source.spec.raw}")
+        asyncio.create_task(_run_source(source), name=f"source:{source.shown_raw}")
         for source in sources
     ]
 

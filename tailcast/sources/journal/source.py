@@ -207,7 +207,7 @@ class JournalSource(Source):
 
     def _fail(self, message: str) -> None:
         if message != self.error:
-            log.warning("%s: %s", self.spec.raw, message)
+            log.warning("%s: %s", self.shown_raw, message)
         self.error = message
         self.hub.set_state(self.stream, "error", message=message)
 
@@ -223,7 +223,7 @@ class JournalSource(Source):
         if said and "cursor" in said[-1].lower() and self.reader.cursor is not None:
             # A saved cursor this journal does not know (a damaged checkpoint):
             # start again from the newest entries rather than fail for ever.
-            log.warning("%s: %s; reading from the newest entries", self.spec.raw, said[-1])
+            log.warning("%s: %s; reading from the newest entries", self.shown_raw, said[-1])
             self.reader.cursor = None
             return
         reason = said[-1] if said else f"exited with status {returncode}"
