@@ -199,7 +199,7 @@ class EntryReader:
                 type(message) is str
                 and len(message) <= quarter
                 and "\n" not in message
-                and not message.endswith("\r")
+                and "\r" not in message  # (a trailing one is cut: the slow way)
             ):
                 try:
                     ts = int(obj["__REALTIME_TIMESTAMP"]) / 1e6
