@@ -141,6 +141,8 @@ USER_TAIL = 256
 MAX_HOLD = 8192
 # What a cont piece is redacted with: the end of its line before it.
 CONTEXT = 512
+# Rounds of moving a cut back (a match across it, a secret starting before it).
+_SETTLE = 8
 
 # Where a built-in secret may be beginning at the end of an unfinished piece
 # (each a prefix of a BUILTINS match, up to the end of the text).
@@ -263,16 +265,34 @@ class Redactor:
     def hold(self, text: str, quiet: bool = False) -> int:
         """How many characters at the end of an unfinished piece to keep back (module docstring).
 
-        ``quiet``: its writer stayed quiet a further delay; only where a
+        The cut is moved back until no match of a pattern spans it and no
+        built-in secret may be starting just before it. ``quiet``: its
+        writer stayed quiet a further delay; no :data:`TAIL`, only where a
         secret may begin is kept back, until the rest of its line comes.
         """
         n = len(text)
-        keep = 0 if quiet else min(self._tail, n)
-        if self._pending is not None:
-            found = self._pending.search(text, max(0, n - MAX_HOLD))
+        lo = max(0, n - MAX_HOLD)
+        cut = max(lo, n if quiet else n - self._tail)
+        if self._pending is not None:  # a secret that may go on past the end
+            found = self._pending.search(text, lo)
             if found is not None:
-                keep = max(keep, n - found.start())
-        return keep
+                cut = min(cut, max(lo, found.start()))
+        for _ in range(_SETTLE):
+            was = cut
+            if cut < n and self._any is not None:
+                for match in self._any.finditer(text, lo):
+                    if match.start() >= cut:
+                        break
+                    if match.end() > cut:  # a secret across the cut: cut before it
+                        cut = max(lo, match.start())
+                        break
+            if self._pending is not None and cut > lo:
+                found = self._pending.search(text[:cut], lo)
+                if found is not None:
+                    cut = max(lo, found.start())
+            if cut == was:
+                break
+        return n - cut
 
     def pieces(self, key: str, pieces: Iterable[Piece]) -> list[Piece]:
         """The pieces of one publish, redacted (the same objects where nothing matched).

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tailcast.protocol.lines import LineSplitter
@@ -98,8 +98,14 @@ def message_text(value: Any) -> bytes | str:
     return ""
 
 
-def entry_lines(obj: dict[str, Any], max_line: int) -> list[Entry]:
-    """The LINE(s) of one parsed entry, as ``(ts, text, fd, cont, level)``."""
+def entry_lines(
+    obj: dict[str, Any], max_line: int, hold: Callable[[str, bool], int] | None = None
+) -> list[Entry]:
+    """The LINE(s) of one parsed entry, as ``(ts, text, fd, cont, level)``.
+
+    ``hold``: with redaction, a ``--max-line`` cut keeps back where a secret
+    may begin (:meth:`tailcast.protocol.redact.Redactor.hold`).
+    """
     try:
         ts = int(obj["__REALTIME_TIMESTAMP"]) / 1e6
     except (KeyError, TypeError, ValueError):
@@ -115,17 +121,23 @@ def entry_lines(obj: dict[str, Any], max_line: int) -> list[Entry]:
         data = message.encode("utf-8", "surrogatepass")
     else:
         data = message.rstrip(b"\r\n")
-    pieces = LineSplitter(max_line).feed(data + b"\n")
+    pieces = LineSplitter(max_line, hold=hold).feed(data + b"\n")
     return [(ts, p.text, None, p.cont, level) for p in pieces]
 
 
 class EntryReader:
     """journalctl's output, read by read, into lines and the cursor after them."""
 
-    __slots__ = ("_buf", "_skipping", "cursor", "entries", "max_line", "skipped")
+    __slots__ = ("_buf", "_skipping", "cursor", "entries", "hold", "max_line", "skipped")
 
-    def __init__(self, max_line: int, cursor: str | None = None) -> None:
+    def __init__(
+        self,
+        max_line: int,
+        cursor: str | None = None,
+        hold: Callable[[str, bool], int] | None = None,
+    ) -> None:
         self.max_line = max_line
+        self.hold = hold
         self.cursor = cursor
         self.entries = 0
         self.skipped = 0  # lines that were not an entry, or too long to hold
@@ -209,7 +221,7 @@ class EntryReader:
                 level = levels.get(priority) if type(priority) is str else None
                 append((ts, message, None, False, level))
             else:
-                out.extend(entry_lines(obj, max_line))
+                out.extend(entry_lines(obj, max_line, self.hold))
         self.entries += entries
         self.skipped += len(objs) - entries  # JSON, but not an object
         for obj in reversed(objs):  # the cursor after them: the last entry's

@@ -118,7 +118,12 @@ class JournalSource(Source):
         self.stream = hub.add_stream(spec.name, "journal", source_key=spec.raw, match=spec.target)
         checkpoint = self.stream.history.checkpoint or {}
         cursor = checkpoint.get("cursor")
-        self.reader = EntryReader(config.max_line, cursor if isinstance(cursor, str) else None)
+        redactor = hub.redactor
+        self.reader = EntryReader(
+            config.max_line,
+            cursor if isinstance(cursor, str) else None,
+            hold=redactor.hold if redactor is not None else None,
+        )
         self.grace = GRACE
         self.backoff_min = BACKOFF_MIN
         self.starts = 0

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tailcast.protocol.redact import Redactor
 from tailcast.sources.journal import entry
 from tailcast.sources.journal.entry import EntryReader, journalctl_argv, message_text
 
@@ -79,3 +80,15 @@ def test_a_field_given_twice_gives_no_level_and_no_crash() -> None:
     reader = EntryReader(1024)
     lines = reader.feed(out(MESSAGE="m", PRIORITY=["3", "4"]) + out(MESSAGE=["a\nb", "x"]))
     assert [(t, lv) for _, t, _, _, lv in lines] == [("m", None), ("a", None), ("b", None)]
+
+
+def test_with_redaction_a_long_message_is_cut_where_no_secret_is() -> None:
+    """A MESSAGE over --max-line: the cut keeps back where a secret may begin."""
+    redactor = Redactor(secrets=True)
+    message = "x" * 150 + " fetch https://deploy:s3cr3t-P4ss@git.example.com/r.git done"
+    for cut in range(150, len(message)):
+        reader = EntryReader(cut, hold=redactor.hold)
+        lines = reader.feed(out(MESSAGE=message, __CURSOR="c"))
+        texts = [text for _, text, _, _, _ in redactor.entries("j", lines)]
+        assert "".join(texts) == redactor.text(message), cut
+        assert not any("s3cr3t" in t or "P4ss" in t for t in texts)
