@@ -20,13 +20,16 @@ A secret cut in two. A line reaches the hub in pieces when it is longer than
 ``--flush-delay`` (the partial line is shown, the rest follows as ``cont``).
 Two things keep a secret whole across such a cut:
 
-- **hold back** (:meth:`Redactor.hold`, used by the sources' line splitter,
-  :class:`~tailcast.protocol.lines.LineSplitter`): a piece that ends its line
+- **hold back** (:meth:`Redactor.hold`, used by the line splitter,
+  :class:`~tailcast.protocol.lines.LineSplitter`, of every source: files,
+  commands, stdin, Docker, long journal messages): a piece that ends its line
   unfinished keeps back its last :data:`TAIL` characters (:data:`USER_TAIL`
   with ``--redact`` patterns: the longest such a match is caught across a
-  cut) and, further, everything from where a built-in secret may be starting
-  at its end (:data:`PENDING`: ``password=hun``, ``https://u:pa``, ``eyJhb``,
-  ``Bearer abc``, a BEGIN line...), at most :data:`MAX_HOLD` characters. The
+  cut), and further back everything from where a built-in secret may be
+  starting at its end (:data:`PENDING`: ``password=hun``, ``https://u:pa``,
+  ``eyJhb``, ``Bearer abc``, a BEGIN line...); the cut then moves before any
+  match across it and any secret starting just before it, at most
+  :data:`MAX_HOLD` characters back in all. The
   kept-back text starts the next piece, so the secret arrives whole. A writer
   that stays quiet for a further ``--flush-delay`` gets the rest of the
   kept-back text shown, but not what may begin a secret: that waits for the
