@@ -259,7 +259,8 @@ class Redactor:
                 return REDACTED if text else text
             del self._in_key[key]  # not key material: the block was cut short
         text = self.text(text)
-        begin = self._begin.search(text)
+        # The literal first: a second regex search on every line costs more.
+        begin = self._begin.search(text) if "-----BEGIN" in text else None
         if begin is not None:  # a key whose END is on a later line
             self._in_key[key] = 0
             text = text[: begin.start()] + REDACTED
@@ -303,21 +304,24 @@ class Redactor:
         A ``cont`` piece is redacted with the end of its line before it.
         """
         out: list[Piece] = []
+        prev = self._context.get(key)
         for piece in pieces:
-            text = self.piece(key, piece.text, piece.cont)
-            out.append(piece if text == piece.text else Piece(text, piece.cont))
+            text = piece.text
+            if piece.cont and prev is not None and key not in self._in_key:
+                whole = prev + text
+                redacted = self._continued(prev, whole)
+                prev = whole[-CONTEXT:]
+            else:
+                redacted = self.line(key, text)
+                prev = text
+            out.append(piece if redacted == text else Piece(redacted, piece.cont))
+        if prev is not None:
+            self._context[key] = prev[-CONTEXT:]  # for a cont piece in the next publish
         return out
 
     def piece(self, key: str, text: str, cont: bool) -> str:
         """One piece of stream ``key``: :meth:`line`, or with its context when ``cont``."""
-        context = self._context
-        if cont and key in context and key not in self._in_key:
-            before = context[key]
-            whole = before + text
-            context[key] = whole[-CONTEXT:]
-            return self._continued(before, whole)
-        context[key] = text[-CONTEXT:]
-        return self.line(key, text)
+        return self.pieces(key, [Piece(text, cont)])[0].text
 
     def _continued(self, before: str, whole: str) -> str:
         """What ``whole`` adds to ``before`` (already sent), both redacted together."""
@@ -341,8 +345,19 @@ class Redactor:
 
         Each fd has its own context (``key/fd``), like :meth:`pieces` from the hub.
         """
+        batch = entries if isinstance(entries, list) else list(entries)
+        fds = {fd for _, _, fd, _, _ in batch}
+        if len(fds) == 1:  # one fd (a journal): one run through pieces()
+            (fd,) = fds
+            out = self.pieces(
+                key if fd is None else f"{key}/{fd}", [Piece(e[1], e[3]) for e in batch]
+            )
+            return [
+                (ts, piece.text, fd, cont, lv)
+                for (ts, _, _, cont, lv), piece in zip(batch, out, strict=True)
+            ]
         one = self.piece
         return [
             (ts, one(key if fd is None else f"{key}/{fd}", text, cont), fd, cont, lv)
-            for ts, text, fd, cont, lv in entries
+            for ts, text, fd, cont, lv in batch
         ]
