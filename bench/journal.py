@@ -7,9 +7,14 @@
 3. a :class:`~tailcast.sources.journal.source.JournalSource` (``--journal-dir
    DIR``, ``--lines`` = all of them) on a hub with a history on disk reads it
    from the start: wall time until the last entry is numbered and kept, and
-   the CPU of journalctl (its child) and of tailcast's own process.
+   the CPU of journalctl (its child) and of tailcast's own process;
+4. "the usual per-line cost": the same messages, one per line in a plain
+   file, read from its start by a :class:`~tailcast.sources.file.source.FileSource`
+   into the same kind of hub (history on disk): tailcast's CPU per line.
 
-Prints entries/s for both and the CPU per entry. Run::
+Prints entries/s and the CPU per entry of each, and journalctl + the
+per-line cost beside the journal source's total (the issue's target: no
+more than that). Run::
 
     python bench/journal.py [--entries 500000] [--redact-secrets]
 """
@@ -35,10 +40,16 @@ from tailcast.config import Config, parse_source
 from tailcast.history.store import HistoryStore
 from tailcast.hub import Hub
 from tailcast.protocol.redact import Redactor
+from tailcast.sources.file.source import FileSource
 from tailcast.sources.journal.source import JournalSource
 
 JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
 BOOT_ID = "0123456789abcdef0123456789abcdef"
+
+
+def message(n: int) -> str:
+    """The ``n``-th entry's MESSAGE (a busy web service's access line)."""
+    return f"GET /api/v1/items/{n} 200 {n % 997} bytes in {n % 50} ms user=u{n % 100} req=r{n:08x}"
 
 
 def write_journal(directory: Path, count: int) -> float:
@@ -57,8 +68,7 @@ def write_journal(directory: Path, count: int) -> float:
             f"__REALTIME_TIMESTAMP={base + n}\n__MONOTONIC_TIMESTAMP={n + 1}\n"
             f"_BOOT_ID={BOOT_ID}\nPRIORITY={n % 8}\n_SYSTEMD_UNIT=web.service\n"
             f"SYSLOG_IDENTIFIER=web\n_PID=4242\n"
-            f"MESSAGE=GET /api/v1/items/{n} 200 {n % 997} bytes in {n % 50} ms "
-            f"user=u{n % 100} req=r{n:08x}\n\n".encode()
+            f"MESSAGE={message(n)}\n\n".encode()
         )
         if len(chunk) == 5000:
             proc.stdin.write(b"".join(chunk))
@@ -109,28 +119,53 @@ def journalctl_alone(directory: Path) -> tuple[float, float]:
     return time.monotonic() - start, children_cpu() - cpu0
 
 
+async def _measure(source: Any, hub: Hub, count: int) -> tuple[float, float, float]:
+    """Wall seconds, children's CPU and own CPU until ``source`` has kept ``count`` lines."""
+    done = Done(count)
+    hub.listener = done
+    child0, own0, start = children_cpu(), self_cpu(), time.monotonic()
+    task = asyncio.create_task(source.run())
+    try:
+        await done.event.wait()
+        wall = time.monotonic() - start
+        own = self_cpu() - own0
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await source.close()
+    return wall, children_cpu() - child0, own
+
+
 async def tailcast_reads(directory: Path, count: int, redact: bool) -> tuple[float, float, float]:
     """Wall seconds, journalctl's CPU and tailcast's own CPU for the source to keep them all."""
     with tempfile.TemporaryDirectory() as data:
         store = HistoryStore.open(Path(data))
         hub = Hub(count + 10, store=store, redactor=Redactor(secrets=redact))
         config = Config(journal_dir=str(directory), lines=count, history=count + 10)
-        source = JournalSource(parse_source("journal:"), hub, config)
-        done = Done(count)
-        hub.listener = done
-        child0, own0, start = children_cpu(), self_cpu(), time.monotonic()
-        task = asyncio.create_task(source.run())
         try:
-            await done.event.wait()
-            wall = time.monotonic() - start
-            own = self_cpu() - own0
+            source = JournalSource(parse_source("journal:"), hub, config)
+            return await _measure(source, hub, count)
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await source.close()
             store.close()
-        return wall, children_cpu() - child0, own
+
+
+async def plain_lines(count: int, redact: bool) -> tuple[float, float]:
+    """Wall and own CPU seconds for a file source to keep the same messages as plain lines."""
+    with tempfile.TemporaryDirectory() as data:
+        path = Path(data) / "plain.log"
+        with path.open("w") as f:
+            for start in range(0, count, 5000):
+                f.write("".join(message(n) + "\n" for n in range(start, min(start + 5000, count))))
+        store = HistoryStore.open(Path(data) / "history")
+        hub = Hub(count + 10, store=store, redactor=Redactor(secrets=redact))
+        config = Config(lines=count, history=count + 10)
+        try:
+            source = FileSource(parse_source(str(path)), hub, config)
+            wall, _, own = await _measure(source, hub, count)
+            return wall, own
+        finally:
+            store.close()
 
 
 def main() -> None:
@@ -157,6 +192,16 @@ def main() -> None:
             f"tailcast journal source{redact}: {n / wall:,.0f} entries/s, "
             f"CPU journalctl {child:.2f}s + tailcast {own:.2f}s "
             f"({child / n * 1e6:.2f} + {own / n * 1e6:.2f} us/entry)"
+        )
+        pwall, pown = asyncio.run(plain_lines(n, args.redact_secrets))
+        print(
+            f"the usual per-line cost (same texts, file source){redact}: {n / pwall:,.0f} lines/s, "
+            f"CPU tailcast {pown:.2f}s ({pown / n * 1e6:.2f} us/line)"
+        )
+        target, total = (jcpu + pown) / n * 1e6, (child + own) / n * 1e6
+        print(
+            f"journal source total {total:.2f} us/entry vs journalctl alone + per-line "
+            f"{target:.2f} us/entry ({'within' if total <= target else 'over'} the target)"
         )
 
 

@@ -314,7 +314,6 @@ def _share_parser() -> argparse.ArgumentParser:
         "--stream",
         action="append",
         metavar="ID",
-        required=True,
         help="a stream to share (repeatable)",
     )
     share.add_argument(
@@ -323,6 +322,12 @@ def _share_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="how long it works: 90s, 30m, 2h, 1d (default 1h)",
     )
+    share.add_argument(
+        "--list",
+        action="store_true",
+        help="print the live shares instead (id, streams, expiry; one a line)",
+    )
+    share.add_argument("--revoke", metavar="ID", help="end the share ID at once instead")
     return share
 
 

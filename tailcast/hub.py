@@ -27,7 +27,7 @@ from tailcast.history.kept import StreamHistory
 from tailcast.history.log import StreamLog
 from tailcast.history.store import HistoryStore
 from tailcast.protocol import wire
-from tailcast.protocol.follows import annotate, annotate_one
+from tailcast.protocol.follows import annotate, annotate_entries
 from tailcast.protocol.lines import Piece
 from tailcast.protocol.redact import Redactor
 from tailcast.protocol.wire import decode_line  # re-exported: its old home
@@ -152,6 +152,9 @@ class Hub:
 
     def remove_stream(self, stream_id: str) -> None:
         stream = self.streams.pop(stream_id, None)
+        if self.redactor is not None:
+            for key in (stream_id, f"{stream_id}/out", f"{stream_id}/err"):
+                self.redactor.forget(key)
         if stream is not None and self.listener is not None:
             self.listener.on_streams([], [stream])
 
@@ -219,22 +222,25 @@ class Hub:
         ts: float | None = None,
         checkpoint: dict[str, Any] | None = None,
         level: str | None = None,
-    ) -> None:
+    ) -> list[Piece]:
         """Number, store and fan out pieces read at one time from one fd. Never awaits.
 
         ``checkpoint`` is the source's position after these pieces; it is kept
         in the same write as the lines (so a restart reads on from there).
         ``level`` (a journal entry's PRIORITY) stands instead of detection.
+        Returns the pieces as kept (redacted): what ``tailcast run`` echoes.
         """
         when = self._clock() if ts is None else ts
         if self.redactor is not None:  # before numbering: the original is never kept
-            pieces = self.redactor.pieces(stream.id, pieces)
+            key = stream.id if fd is None else f"{stream.id}/{fd}"
+            pieces = self.redactor.pieces(key, pieces)
         batch = list(pieces)
         # Level and follows per piece, then one shared time stamp and fd: the
         # batch encoder formats each of those once.
         marks = annotate(stream.messages, [(p.text, p.cont) for p in batch], fd, level)
         encoded = wire.encode_lines(stream.last_seq + 1, when, batch, fd, marks)
         self._store(stream, encoded, checkpoint=checkpoint)
+        return batch
 
     def publish_lines(
         self,
@@ -260,13 +266,11 @@ class Hub:
         """
         if self.redactor is not None:
             lines = self.redactor.entries(stream.id, lines)
-        seq = stream.last_seq
-        encoded: list[bytes] = []
-        messages = stream.messages
-        for ts, text, fd, cont, given in lines:
-            seq += 1
-            level, follows = annotate_one(messages, text, fd, cont, given)
-            encoded.append(wire.encode_line(seq, ts, text, fd, cont, level, follows))
+        batch = lines if isinstance(lines, list) else list(lines)
+        # Level and follows for the batch, then each (level, follows) pair
+        # formatted once: this is the journal source's hot path.
+        marks = annotate_entries(stream.messages, batch)
+        encoded = wire.encode_entries(stream.last_seq + 1, batch, marks)
         self._store(stream, encoded, checkpoint=checkpoint)
 
     def _store(

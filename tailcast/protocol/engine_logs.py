@@ -31,6 +31,7 @@ This module imports no asyncio and no aiohttp (a test holds us to it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tailcast.defaults import DEFAULT_MAX_LINE
@@ -86,9 +87,13 @@ class LogDecoder:
         max_line: int = DEFAULT_MAX_LINE,
         max_frame: int = DEFAULT_MAX_FRAME,
         resume: ResumePoint | None = None,
+        hold: Callable[[str, bool], int] | None = None,
     ) -> None:
         self.tty = tty
         self.max_line = max_line
+        # With redaction: where a secret may begin is kept back at a cut
+        # (:class:`~tailcast.protocol.lines.LineSplitter`'s ``hold``).
+        self.hold = hold
         self.max_frame = max_frame
         self.resume = resume if resume is not None else ResumePoint()
         self.records = 0  # accepted
@@ -138,15 +143,19 @@ class LogDecoder:
         out, self._out = self._out, []
         return out
 
-    def flush(self) -> list[LogLine]:
-        """Partial lines now (after a quiet delay); their rest follows as ``cont``."""
+    def flush(self, *, quiet: bool = False) -> list[LogLine]:
+        """Partial lines now (after a quiet delay); their rest follows as ``cont``.
+
+        ``quiet``: a further quiet delay (what the ``hold`` kept back, but for
+        what may begin a secret).
+        """
         if self.tty and self._rec_ts is not None and self._raw:
             # Bytes held back in case they start a timestamp: after a quiet
             # delay they are text.
             self._content(bytes(self._raw))
             self._raw.clear()
         for fd, splitter in self._splitters.items():
-            self._emit(fd, self._last_ts.get(fd, 0.0), splitter.flush())
+            self._emit(fd, self._last_ts.get(fd, 0.0), splitter.flush(quiet=quiet))
         return self.events()
 
     def finish(self) -> list[LogLine]:
@@ -275,7 +284,7 @@ class LogDecoder:
     def _feed_line(self, fd: str, ts_ns: int, data: bytes) -> None:
         splitter = self._splitters.get(fd)
         if splitter is None:
-            splitter = self._splitters[fd] = LineSplitter(self.max_line)
+            splitter = self._splitters[fd] = LineSplitter(self.max_line, hold=self.hold)
         ts = ts_ns / NS_PER_SECOND
         self._last_ts[fd] = ts
         self._emit(fd, ts, splitter.feed(data))

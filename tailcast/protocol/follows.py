@@ -27,8 +27,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tailcast.protocol.levels import detect_level
+from tailcast.protocol.wire import Entry
 
-__all__ = ["MessageState", "annotate", "annotate_one"]
+__all__ = ["MessageState", "annotate", "annotate_entries", "annotate_one"]
 
 # What the lines after a head are expected to be.
 _NONE, _PY_FRAMES, _PY_END, _GO = 0, 1, 2, 3
@@ -179,4 +180,51 @@ def annotate(
     if same_fd:  # a whole line was read: the message is on this fd now (a cont changes nothing)
         state.open = True
         state.fd = fd
+    return out
+
+
+def annotate_entries(
+    state: MessageState, entries: Iterable[Entry]
+) -> list[tuple[str | None, bool]]:
+    """``(level, follows)`` for lines that each have their own fd and given level.
+
+    The same as :func:`annotate_one` on each ``(ts, text, fd, cont, level)``
+    (a given level stands instead of detection), with the common cases (a
+    message's first line, an indented line) inline: this runs once per
+    published line.
+    """
+    out: list[tuple[str | None, bool]] = []
+    append = out.append
+    detect = detect_level
+    for _, text, fd, cont, given in entries:
+        if cont:
+            append((state.level, state.follows))
+            continue
+        first = text[:1]
+        if (
+            state.open
+            and fd == state.fd
+            and (
+                first in (" ", "\t")
+                or (
+                    (
+                        state.mode
+                        or first in "CS"
+                        # after an error only a traceback or an exception line continues
+                        or (state.level in _ERRORISH and (first == "T" or first.islower()))
+                    )
+                    and _continues(state, text)
+                )
+            )
+        ):
+            state.follows = True
+            append((state.level, True))
+            continue
+        level = detect(text) if given is None else given
+        state.open = True
+        state.fd = fd
+        state.level = level
+        state.follows = False
+        state.mode = _mode_of_head(text) if first in _MODE_STARTS and first else _NONE
+        append((level, False))
     return out

@@ -18,11 +18,20 @@ gives back :class:`Piece` objects:
 Without :meth:`flush`, any chunking of the same bytes gives exactly the same
 pieces as one feed (a Hypothesis test holds us to it). The buffer never holds
 more than ``max_line`` bytes plus one read.
+
+With ``hold`` (redaction on: :meth:`tailcast.protocol.redact.Redactor.hold`)
+a piece that ends its line unfinished (a ``max_line`` cut, a flush) keeps
+back the characters ``hold`` names (where a secret may begin) in the buffer:
+they start the next piece, so a secret is never cut in two. A cut keeps back
+at most half its piece (so a long line still moves on); ``flush(quiet=True)``
+(after a further quiet delay) hands out all but what may begin a secret,
+which waits for the rest of its line.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tailcast.defaults import DEFAULT_MAX_LINE
@@ -82,9 +91,15 @@ _REPLACE_INVALID = {cp: "\ufffd" for cp in range(0xDC80, 0xDD00)}
 class LineSplitter:
     """Split a byte stream into line pieces; see the module docstring."""
 
-    __slots__ = ("_buf", "_cont", "max_line")
+    __slots__ = ("_buf", "_cont", "hold", "max_line")
 
-    def __init__(self, max_line: int = DEFAULT_MAX_LINE, *, cont: bool = False) -> None:
+    def __init__(
+        self,
+        max_line: int = DEFAULT_MAX_LINE,
+        *,
+        cont: bool = False,
+        hold: Callable[[str, bool], int] | None = None,
+    ) -> None:
         if max_line < 4:
             raise ValueError("max_line must be at least 4 bytes (one UTF-8 character)")
         self.max_line = max_line
@@ -92,6 +107,7 @@ class LineSplitter:
         # True when the next piece continues a line already (partly) emitted
         # (``cont=True``: by an earlier run, e.g. before a restart).
         self._cont = cont
+        self.hold = hold
 
     @property
     def pending(self) -> int:
@@ -124,16 +140,20 @@ class LineSplitter:
         # the buffer stays bounded. The same cut points as a whole-line split.
         while len(buf) > self.max_line:
             cut, text = self._take(buf, 0, len(buf))
+            if self.hold is not None:
+                cut, text = self._held(cut, text, half=True)
             out.append(Piece(text, self._cont))
             self._cont = True
             del buf[:cut]
         return out
 
-    def flush(self) -> list[Piece]:
+    def flush(self, *, quiet: bool = False) -> list[Piece]:
         """Emit the partial line now (after a quiet delay); the rest follows as ``cont``.
 
         A trailing ``\\r`` (maybe half of a CRLF) and an unfinished UTF-8
-        character are held back so that nothing is decoded wrongly.
+        character are held back so that nothing is decoded wrongly; with a
+        ``hold`` function also what it names (``quiet``: the writer stayed
+        quiet a further delay, only where a secret may begin).
         """
         buf = self._buf
         keep = _incomplete_tail(buf)
@@ -146,10 +166,25 @@ class LineSplitter:
         start = 0
         while start < end:
             start, text = self._take(buf, start, end)
+            if start >= end and self.hold is not None:
+                start, text = self._held(start, text, half=False, quiet=quiet)
+                if not text:
+                    break
             out.append(Piece(text, self._cont))
             self._cont = True
-        del buf[:end]
+        del buf[:start]
         return out
+
+    def _held(self, cut: int, text: str, *, half: bool, quiet: bool = False) -> tuple[int, str]:
+        """The piece ending at ``cut`` (``text``) without what ``hold`` keeps back."""
+        assert self.hold is not None
+        keep = min(self.hold(text, quiet), len(text) // 2 if half else len(text))
+        if keep <= 0:
+            return cut, text
+        tail = text[-keep:]
+        if "\ufffd" in tail:
+            return cut, text  # invalid bytes: the byte count is not the text's; hold nothing
+        return cut - len(tail.encode("utf-8")), text[:-keep]
 
     def feed_eof(self) -> list[Piece]:
         """The input ended: whatever is left is the last line."""
@@ -173,6 +208,8 @@ class LineSplitter:
             return
         while True:
             cut, text = self._take(buf, start, end)
+            if cut < end and self.hold is not None:
+                cut, text = self._held(cut, text, half=True)
             out.append(Piece(text, self._cont))
             if cut >= end:
                 break

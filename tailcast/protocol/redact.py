@@ -15,9 +15,39 @@ PRIVATE KEY-----`` and no END, the lines that look like key material (base64,
 PEM headers) are redacted whole, per stream, until the END line, a line that
 is not key material, or :data:`MAX_KEY_LINES` lines.
 
-A limit, said in the README: each piece is redacted on its own, so a secret
-cut in two by ``--max-line`` or by a partial-line flush (a writer that stopped
-mid-line for longer than ``--flush-delay``) is only partly redacted.
+A secret cut in two. A line reaches the hub in pieces when it is longer than
+``--max-line`` or when the writer stops mid-line for longer than
+``--flush-delay`` (the partial line is shown, the rest follows as ``cont``).
+Two things keep a secret whole across such a cut:
+
+- **hold back** (:meth:`Redactor.hold`, used by the line splitter,
+  :class:`~tailcast.protocol.lines.LineSplitter`, of every source: files,
+  commands, stdin, Docker, long journal messages): a piece that ends its line
+  unfinished keeps back its last :data:`TAIL` characters (:data:`USER_TAIL`
+  with ``--redact`` patterns: the longest such a match is caught across a
+  cut), and further back everything from where a built-in secret may be
+  starting at its end (:data:`PENDING`: ``password=hun``, ``https://u:pa``,
+  ``eyJhb``, ``Bearer abc``, a BEGIN line...); the cut then moves before any
+  match across it and any secret starting just before it, at most
+  :data:`MAX_HOLD` characters back in all. The
+  kept-back text starts the next piece, so the secret arrives whole. A writer
+  that stays quiet for a further ``--flush-delay`` gets the rest of the
+  kept-back text shown, but not what may begin a secret: that waits for the
+  rest of its line (a newline, ``--max-line``, the end of the file);
+- **context** (:meth:`Redactor.pieces`): a ``cont`` piece is redacted with
+  the last :data:`CONTEXT` characters of its line before it, so a value
+  whose key went out in the earlier piece (``password=`` shown by the flush
+  above, ``hunter2`` later) is still redacted.
+
+Limits (README, Redaction): a secret longer than :data:`MAX_HOLD` characters
+cut by ``--max-line``, or one whose key is more than :data:`CONTEXT`
+characters before the cut, may show its tail; a hold never keeps back more
+than half a ``--max-line`` piece; a ``--redact`` match is whole across a cut
+only up to :data:`USER_TAIL` characters, and across a pause of twice
+``--flush-delay`` not at all; a partial line that ends in what may begin a
+secret (``see https://host``) shows that part only once its line goes on.
+Memory: at most :data:`CONTEXT` characters per stream and fd, and the
+splitter's buffer stays within ``--max-line`` plus one read.
 """
 
 from __future__ import annotations
@@ -30,7 +60,19 @@ from tailcast.errors import ConfigError
 from tailcast.protocol.lines import Piece
 from tailcast.protocol.wire import Entry
 
-__all__ = ["BUILTINS", "MAX_KEY_LINES", "REDACTED", "Redactor", "Rule", "check_pattern"]
+__all__ = [
+    "BUILTINS",
+    "CONTEXT",
+    "MAX_HOLD",
+    "MAX_KEY_LINES",
+    "PENDING",
+    "REDACTED",
+    "TAIL",
+    "USER_TAIL",
+    "Redactor",
+    "Rule",
+    "check_pattern",
+]
 
 REDACTED = "[REDACTED]"
 # Longest private-key body followed line by line (an 8192-bit RSA key is ~100).
@@ -89,6 +131,33 @@ BUILTINS: tuple[Rule, ...] = (
         r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----(?s:.*?)"
         r"-----END[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----",
     ),
+)
+
+# Characters an unfinished piece always keeps back: the longest start of a
+# built-in secret that PENDING does not name ("proxy-authorization", an AWS
+# key id, half a key word).
+TAIL = 32
+# The same with --redact patterns: such a match is whole across a cut up to this long.
+USER_TAIL = 256
+# The most an unfinished piece keeps back: the longest secret caught whole
+# across a --max-line cut (a PEM private key of 4096 bits in one line is ~3300).
+MAX_HOLD = 8192
+# What a cont piece is redacted with: the end of its line before it.
+CONTEXT = 512
+# Rounds of moving a cut back (a match across it, a secret starting before it).
+_SETTLE = 8
+
+# Where a built-in secret may be beginning at the end of an unfinished piece
+# (each a prefix of a BUILTINS match, up to the end of the text).
+PENDING: tuple[str, ...] = (
+    r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*(?::[^\s@/]*)?\z",
+    r"(?i:\b(?:proxy-)?authorization[\"']?\s*(?:[:=]\s*[\"']?[^\"'\r\n]*)?\z)",
+    r"(?i:\bbearer(?:\s+[a-z0-9._~+/-]*=*)?\z)",
+    r"\beyJ[A-Za-z0-9_.-]*\z",
+    rf"(?i:\b{_SECRET_KEY}(?:\s*=\s*(?:\"[^\"]*|'[^']*|[^\s&,;\"']*))?\z)",
+    rf"(?i:\"{_SECRET_KEY}(?:\"\s*(?::\s*(?:\"(?:[^\"\\]|\\.)*\\?)?)?)?\z)",
+    rf"(?i:'{_SECRET_KEY}(?:'\s*(?::\s*(?:'(?:[^'\\]|\\.)*\\?)?)?)?\z)",
+    r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?s:.*)\z",
 )
 
 _KEY_BEGIN = r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----"
@@ -157,6 +226,12 @@ class Redactor:
             self._body = _compile(_KEY_BODY)
         # Stream key -> lines of a private key's body redacted so far.
         self._in_key: dict[str, int] = {}
+        # Stream key -> the end of its last piece (the context of a cont piece).
+        self._context: dict[str, str] = {}
+        self._tail = USER_TAIL if patterns else TAIL
+        self._pending: Any = None
+        if secrets:
+            self._pending = _compile("|".join(f"(?:{p})" for p in PENDING), never_capture=True)
 
     def __bool__(self) -> bool:
         return bool(self.rules)
@@ -184,20 +259,105 @@ class Redactor:
                 return REDACTED if text else text
             del self._in_key[key]  # not key material: the block was cut short
         text = self.text(text)
-        begin = self._begin.search(text)
+        # The literal first: a second regex search on every line costs more.
+        begin = self._begin.search(text) if "-----BEGIN" in text else None
         if begin is not None:  # a key whose END is on a later line
             self._in_key[key] = 0
             text = text[: begin.start()] + REDACTED
         return text
 
+    def hold(self, text: str, quiet: bool = False) -> int:
+        """How many characters at the end of an unfinished piece to keep back (module docstring).
+
+        The cut is moved back until no match of a pattern spans it and no
+        built-in secret may be starting just before it. ``quiet``: its
+        writer stayed quiet a further delay; no :data:`TAIL`, only where a
+        secret may begin is kept back, until the rest of its line comes.
+        """
+        n = len(text)
+        lo = max(0, n - MAX_HOLD)
+        cut = max(lo, n if quiet else n - self._tail)
+        if self._pending is not None:  # a secret that may go on past the end
+            found = self._pending.search(text, lo)
+            if found is not None:
+                cut = min(cut, max(lo, found.start()))
+        for _ in range(_SETTLE):
+            was = cut
+            if cut < n and self._any is not None:
+                for match in self._any.finditer(text, lo):
+                    if match.start() >= cut:
+                        break
+                    if match.end() > cut:  # a secret across the cut: cut before it
+                        cut = max(lo, match.start())
+                        break
+            if self._pending is not None and cut > lo:
+                found = self._pending.search(text[:cut], lo)
+                if found is not None:
+                    cut = max(lo, found.start())
+            if cut == was:
+                break
+        return n - cut
+
     def pieces(self, key: str, pieces: Iterable[Piece]) -> list[Piece]:
-        """The pieces of one publish, redacted (the same objects where nothing matched)."""
+        """The pieces of one publish, redacted (the same objects where nothing matched).
+
+        A ``cont`` piece is redacted with the end of its line before it.
+        """
         out: list[Piece] = []
+        prev = self._context.get(key)
         for piece in pieces:
-            text = self.line(key, piece.text)
-            out.append(piece if text is piece.text else Piece(text, piece.cont))
+            text = piece.text
+            if piece.cont and prev is not None and key not in self._in_key:
+                whole = prev + text
+                redacted = self._continued(prev, whole)
+                prev = whole[-CONTEXT:]
+            else:
+                redacted = self.line(key, text)
+                prev = text
+            out.append(piece if redacted == text else Piece(redacted, piece.cont))
+        if prev is not None:
+            self._context[key] = prev[-CONTEXT:]  # for a cont piece in the next publish
         return out
 
+    def piece(self, key: str, text: str, cont: bool) -> str:
+        """One piece of stream ``key``: :meth:`line`, or with its context when ``cont``."""
+        return self.pieces(key, [Piece(text, cont)])[0].text
+
+    def _continued(self, before: str, whole: str) -> str:
+        """What ``whole`` adds to ``before`` (already sent), both redacted together."""
+        done = self.text(before)
+        redacted = self.text(whole)
+        if redacted.startswith(done):
+            return redacted[len(done) :]
+        # A match across the two: send it from where the texts part.
+        same, most = 0, min(len(done), len(redacted))
+        while same < most and done[same] == redacted[same]:
+            same += 1
+        return redacted[same:]
+
+    def forget(self, key: str) -> None:
+        """Stream ``key`` has gone: drop its context."""
+        self._context.pop(key, None)
+        self._in_key.pop(key, None)
+
     def entries(self, key: str, entries: Iterable[Entry]) -> list[Entry]:
-        """Lines of stream ``key`` as ``(ts, text, fd, cont, level)``, their texts redacted."""
-        return [(ts, self.line(key, text), fd, cont, lv) for ts, text, fd, cont, lv in entries]
+        """Lines of stream ``key`` as ``(ts, text, fd, cont, level)``, their texts redacted.
+
+        Each fd has its own context (``key/fd``), like :meth:`pieces` from the hub.
+        """
+        batch = entries if isinstance(entries, list) else list(entries)
+        fds = {fd for _, _, fd, _, _ in batch}
+        if len(fds) == 1:  # one fd (a journal): one run through pieces()
+            (fd,) = fds
+            out = self.pieces(
+                key if fd is None else f"{key}/{fd}", [Piece(e[1], e[3]) for e in batch]
+            )
+            return [
+                (ts, piece.text, fd, cont, lv)
+                for (ts, _, _, cont, lv), piece in zip(batch, out, strict=True)
+            ]
+        one = self.piece
+        return [
+            (ts, one(key if fd is None else f"{key}/{fd}", text, cont), fd, cont, lv)
+            for ts, text, fd, cont, lv in batch
+        ]

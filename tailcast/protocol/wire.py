@@ -44,6 +44,7 @@ __all__ = [
     "encode_line",
     "encode_lines",
     "error_frame",
+    "format_ts",
     "gap_frame",
     "hello_frame",
     "lines_frame",
@@ -100,6 +101,19 @@ def _frame(obj: Mapping[str, Any]) -> bytes:
     return _dumps(obj).encode("utf-8")
 
 
+def format_ts(ts: float) -> str:
+    """``repr(round(ts, 6))``, the LINE's ``ts`` as JSON, at a third of its cost.
+
+    Below 2**33 seconds (the year 2242) a float holds every microsecond, so
+    six decimals without their trailing zeros are its shortest repr; beyond
+    that, below 1e-4 (repr's exponent form) and for nan/inf, the slow way.
+    """
+    if 1e-4 <= ts < 8e9 or -8e9 < ts <= -1e-4:
+        text = f"{ts:.6f}".rstrip("0")
+        return text + "0" if text[-1] == "." else text
+    return repr(round(ts, 6))
+
+
 def _marks(level: str | None, follows: bool) -> str:
     """The ``level``/``follows`` fields, written between ``ts`` and ``text``."""
     out = "" if level is None else f',"level":"{level}"'
@@ -123,7 +137,7 @@ def encode_line(
     """
     # Hand-built for speed: this runs once per published line.
     marks = _marks(level, follows) if level is not None or follows else ""
-    out = f'{{"seq":{seq},"ts":{round(ts, 6)!r}{marks},"text":{_encode_str(text)}'
+    out = f'{{"seq":{seq},"ts":{format_ts(ts)}{marks},"text":{_encode_str(text)}'
     if fd is not None:
         out += f',"fd":"{fd}"'
     if cont:
@@ -169,12 +183,37 @@ def encode_lines(
 Entry = tuple[float, str, "str | None", bool, "str | None"]
 
 
-def encode_entries(first_seq: int, entries: Iterable[Entry]) -> list[bytes]:
-    """Lines numbered from ``first_seq``, each with its own time stamp, fd and level."""
+def encode_entries(
+    first_seq: int,
+    entries: Iterable[Entry],
+    marks: Sequence[tuple[str | None, bool]] | None = None,
+) -> list[bytes]:
+    """Lines numbered from ``first_seq``, each with its own time stamp, fd and level.
+
+    With ``marks`` (each line's ``(level, follows)`` from
+    :func:`tailcast.protocol.follows.annotate_entries`) those stand instead
+    of the entries' levels, and each pair is formatted once per batch: the
+    same bytes as :func:`encode_line`, at a fraction of its cost per line.
+    """
+    if marks is None:
+        return [
+            encode_line(seq, ts, text, fd, cont, level)
+            for seq, (ts, text, fd, cont, level) in zip(itertools.count(first_seq), entries)
+        ]
+    mids = {mark: _marks(*mark) + ',"text":' for mark in set(marks)}
+    enc = _encode_str
+    fmt = format_ts
     return [
-        encode_line(seq, ts, text, fd, cont, level)
-        for seq, (ts, text, fd, cont, level) in zip(itertools.count(first_seq), entries)
+        f'{{"seq":{seq},"ts":{fmt(ts)}{mids[m]}{enc(text)}'
+        f"{'}' if fd is None and not cont else _tail(fd, cont)}".encode()
+        for seq, (ts, text, fd, cont, _), m in zip(itertools.count(first_seq), entries, marks)
     ]
+
+
+def _tail(fd: str | None, cont: bool) -> str:
+    """What follows a LINE's text: ``fd``, ``cont`` and the closing brace."""
+    out = "" if fd is None else f',"fd":"{fd}"'
+    return out + (',"cont":true}' if cont else "}")
 
 
 def lines_frame(stream_id: str, encoded_lines: Sequence[bytes]) -> bytes:

@@ -58,6 +58,14 @@ class Source(abc.ABC):
         self.spec = spec
         self.hub = hub
         self.config = config
+        # The SOURCE as shown in logs: redacted like a line (a password in a
+        # command's URL is in no log).
+        self.shown_raw = self.shown(spec.raw)
+
+    def shown(self, text: str) -> str:
+        """``text`` as it may be shown (STREAM_INFO, logs): redacted when redaction is on."""
+        redactor = self.hub.redactor
+        return text if redactor is None else redactor.text(text)
 
     @abc.abstractmethod
     async def run(self) -> None:
@@ -76,6 +84,11 @@ class LinePump:
     ``feed`` publishes every complete line at once (all lines of one read in
     one batch); a partial line is published after ``flush_delay`` seconds of
     quiet and continued later as a ``cont`` piece.
+
+    With redaction on, the splitter keeps back where a secret may begin at
+    the end of an unfinished piece (:meth:`tailcast.protocol.redact.Redactor.hold`);
+    what it kept back at a flush is published after a further ``flush_delay``
+    of quiet (:meth:`release`), but for what may begin a secret.
 
     With a ``checkpointer`` every publish carries the source's position
     after exactly the bytes published (the bytes the splitter holds back are
@@ -96,18 +109,32 @@ class LinePump:
         self.stream = stream
         self.fd = fd
         self.flush_delay = flush_delay
-        self.splitter = LineSplitter(max_line)
+        redactor = hub.redactor
+        self._hold = redactor.hold if redactor is not None else None
+        self.splitter = LineSplitter(max_line, hold=self._hold)
         self.checkpointer = checkpointer
         self._timer: asyncio.TimerHandle | None = None
+        # ``tailcast run`` with redaction: the terminal gets the kept text,
+        # not the bytes read (see :meth:`_echo`).
+        self.echo: Callable[[bytes], None] | None = None
+        self._echo_open = False  # the echo is inside a line
 
     def feed(self, data: bytes, ts: float | None = None) -> None:
         self._publish(self.splitter.feed(data), ts)
         self._arm()
 
     def flush(self) -> None:
-        """Publish the partial line now."""
+        """Publish the partial line now (but what may start a secret: :meth:`release`)."""
         self._cancel()
         self._publish(self.splitter.flush())
+        if self.splitter.pending and self._hold is not None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self.flush_delay, self.release)
+
+    def release(self) -> None:
+        """Publish what a flush kept back (not what may begin a secret): a further quiet delay."""
+        self._cancel()
+        self._publish(self.splitter.flush(quiet=True))
 
     def feed_eof(self) -> None:
         self._cancel()
@@ -119,17 +146,33 @@ class LinePump:
         ``cont``: the next bytes continue a line an earlier run left open.
         """
         self.feed_eof()
-        self.splitter = LineSplitter(self.splitter.max_line, cont=cont)
+        self.splitter = LineSplitter(self.splitter.max_line, cont=cont, hold=self._hold)
 
     def _publish(self, pieces: list[Piece], ts: float | None = None) -> None:
-        if not pieces:
-            return
         splitter = self.splitter
-        checkpoint = None
-        if self.checkpointer is not None:
-            # After the splitter call: what it holds back is not published yet.
-            checkpoint = self.checkpointer(splitter.pending, splitter.cont)
-        self.hub.publish(self.stream, pieces, fd=self.fd, ts=ts, checkpoint=checkpoint)
+        if pieces:
+            checkpoint = None
+            if self.checkpointer is not None:
+                # After the splitter call: what it holds back is not published yet.
+                checkpoint = self.checkpointer(splitter.pending, splitter.cont)
+            pieces = self.hub.publish(self.stream, pieces, fd=self.fd, ts=ts, checkpoint=checkpoint)
+        if self.echo is not None:
+            self._echo(pieces)
+
+    def _echo(self, pieces: list[Piece]) -> None:
+        """The pieces as kept (redacted), as text again: a newline where a line ended."""
+        assert self.echo is not None
+        parts: list[str] = []
+        for piece in pieces:
+            if self._echo_open and not piece.cont:
+                parts.append("\n")
+            parts.append(piece.text)
+            self._echo_open = True
+        if self._echo_open and not self.splitter.cont:
+            parts.append("\n")
+            self._echo_open = False
+        if parts:
+            self.echo("".join(parts).encode("utf-8"))
 
     def _arm(self) -> None:
         self._cancel()
@@ -150,13 +193,13 @@ async def _run_source(source: Source) -> None:
         raise
     except Exception:
         # A source's own errors are states; reaching here is a bug. Keep serving.
-        log.exception("source %s crashed", source.spec.raw)
+        log.exception("source %s crashed", source.shown_raw)
 
 
 def start_sources(sources: Sequence[Source]) -> list[asyncio.Task[None]]:
     """One task per source, owned by the caller, who ends them with :func:`stop_sources`."""
     return [
-        asyncio.create_task(_run_source(source), name=f"source:{source.spec.raw}")
+        asyncio.create_task(_run_source(source), name=f"source:{source.shown_raw}")
         for source in sources
     ]
 

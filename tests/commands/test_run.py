@@ -142,3 +142,49 @@ async def test_a_slow_terminal_holds_the_command_back_but_not_the_server() -> No
         echoed = await asyncio.to_thread(proc.popen.stdout.read)
         assert proc.popen.wait(TIMEOUT) == 0
     assert echoed == b"".join(b"%09d\n" % i for i in range(lines))
+
+
+def test_with_redaction_the_echo_shows_the_redacted_text() -> None:
+    """The terminal gets what the server kept: no secret, line breaks where they were."""
+    code = (
+        "import sys, time\n"
+        "print('login user=bob password=hunter2-xyz ok')\n"
+        "sys.stdout.write('token=ab'); sys.stdout.flush(); time.sleep(0.3)\n"  # a pause mid-secret
+        "print('cdef123 done')\n"
+        "print('Authorization: Bearer 8f14e45fceea167a5a36dedd4bea2543', file=sys.stderr)\n"
+        "print('plain')\n"
+    )
+    done = run("--redact-secrets", "--flush-delay", "0.05", "--", PY, "-c", code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode() == (
+        "login user=bob password=[REDACTED] ok\ntoken=[REDACTED] done\nplain\n"
+    )
+    err = done.stderr.decode()
+    assert err.splitlines()[1:] == ["Authorization: [REDACTED]"]
+    for secret in (b"hunter2", b"cdef123", b"8f14e45f"):
+        assert secret not in done.stdout + done.stderr
+
+
+async def test_with_redaction_a_secret_in_the_command_line_is_shown_nowhere() -> None:
+    """``tailcast run --redact-secrets -- cmd https://u:PW@host``: PW in no answer or log."""
+    code = "print('fetching')"
+    url = "https://deploy:s3cr3tPW@git.example.com/r.git"
+    args = ("run", "--port", "0", "-v", "--linger", "60", "--redact-secrets", "--")
+    with run_tailcast(*args, PY, "-c", code, url) as proc:
+        async with aiohttp.ClientSession() as session:
+            client = await ws_connect(session, proc.ws_url + "?streams=*&tail=100")
+            hello = await client.recv()
+            await client.wait_lines(hello["streams"][0]["id"], 1)
+            state = hello["streams"][0]["state"]
+            while state != "exited":  # lingering after the command's exit: its status is 0
+                state = (await client.recv_type("status"))["state"]
+            async with session.get(proc.url + "api/streams") as resp:
+                streams = await resp.text()
+            await client.ws.close()
+        assert "s3cr3tPW" not in str(hello) and "s3cr3tPW" not in streams
+        assert "https://deploy:[REDACTED]@git.example.com/r.git" in streams
+        assert proc.stop() == 0
+        assert proc.popen.stderr is not None
+        logged = "\n".join(proc.stderr_lines) + proc.popen.stderr.read().decode()
+        assert "started, pid" in logged  # -v logs the command: redacted
+        assert "s3cr3tPW" not in logged

@@ -117,3 +117,59 @@ def test_durations_and_urls() -> None:
             parse_duration(bad)
     assert share_url("127.0.0.1:8080") == "http://127.0.0.1:8080/"
     assert share_url("https://logs.example.com/logs?x=1#y") == "https://logs.example.com/logs/"
+
+
+def test_list_and_revoke(tmp_path: Path) -> None:
+    """``--list`` prints the live shares one a line; ``--revoke ID`` ends one at once."""
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_text("alpha\n")
+    b.write_text("beta\n")
+    with run_tailcast("--port", "0", f"a={a}", f"b={b}", env={"TAILCAST_TOKEN": TOKEN}) as server:
+        done = share("--url", server.url, "--list")
+        assert (done.returncode, done.stdout) == (0, ""), done.stderr
+        made = [share("--url", server.url, "--stream", *s) for s in (["a"], ["a", "--stream", "b"])]
+        assert [m.returncode for m in made] == [0, 0]
+        tokens = [m.stdout.strip().partition("#share=")[2] for m in made]
+        ids = [m.stderr.split()[2] for m in made]  # "tailcast share: ID for ..."
+        done = share("--url", server.url, "--list")
+        assert done.returncode == 0, done.stderr
+        rows = [line.split("\t") for line in done.stdout.splitlines()]
+        assert sorted((r[0], r[1]) for r in rows) == sorted([(ids[0], "a"), (ids[1], "a,b")])
+        assert all(len(r) == 3 and r[2][:2] == "20" for r in rows)
+        assert not any(t in done.stdout for t in tokens)  # never a token
+        assert get(server.url + "api/streams", tokens[0])[0] == 200
+        done = share("--url", server.url, "--revoke", ids[0])
+        assert done.returncode == 0 and "revoked" in done.stderr, done.stderr
+        assert done.stderr.count("\n") == 1
+        assert get(server.url + "api/streams", tokens[0])[0] == 401  # ended at once
+        assert get(server.url + "api/streams", tokens[1])[0] == 200
+        listed = share("--url", server.url, "--list").stdout.splitlines()
+        assert [line.split("\t")[0] for line in listed] == [ids[1]]
+        # Again, or an id that never was: exit 1, one line.
+        for gone in (ids[0], "no-such-share"):
+            done = share("--url", server.url, "--revoke", gone)
+            assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+            assert "no live share" in done.stderr
+        for args in (("--list",), ("--revoke", ids[1])):
+            done = share("--url", server.url, *args, token="wrong")
+            assert done.returncode == 3 and "TAILCAST_TOKEN" in done.stderr
+        assert get(server.url + "api/streams", tokens[1])[0] == 200  # the wrong token ended nothing
+
+
+def test_list_and_revoke_bad_arguments_exit_2_with_one_line() -> None:
+    url = "http://127.0.0.1:9/"
+    cases = [
+        (("--url", url, "--list", "--revoke", "x"), "--list"),
+        (("--url", url, "--list", "--stream", "a"), "--stream"),
+        (("--url", url, "--revoke", "x", "--stream", "a"), "--revoke"),
+        (("--url", url, "--revoke", " "), "--revoke"),
+        (("--list",), "--url"),
+    ]
+    for args, named in cases:
+        done = share(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert done.stderr.count("\n") == 1 and named in done.stderr, done.stderr
+    done = share("--url", url, "--list", token=None)
+    assert done.returncode == 2 and "TAILCAST_TOKEN" in done.stderr
+    done = share("--url", url, "--list")
+    assert done.returncode == 1 and "cannot reach" in done.stderr

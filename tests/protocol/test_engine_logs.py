@@ -19,6 +19,8 @@ from tailcast.errors import ProtocolError
 from tailcast.protocol.engine_frames import encode_frame
 from tailcast.protocol.engine_logs import LogDecoder, LogLine, ResumePoint
 from tailcast.protocol.engine_time import format_timestamp
+from tailcast.protocol.lines import Piece
+from tailcast.protocol.redact import Redactor
 from tests.protocol.test_engine_frames import chunked
 
 NS = 1_000_000_000
@@ -187,6 +189,20 @@ def test_tty_flush_hands_out_a_partial_line_and_continues_it() -> None:
     assert [(p.text, p.cont) for p in dec.flush()] == [("progress: 10%", False)]
     dec.feed_data(b" done\r\n")
     assert [(p.text, p.cont) for p in dec.events()] == [(" done", True)]
+
+
+def test_with_redaction_a_flush_keeps_back_where_a_secret_may_begin() -> None:
+    """A container pausing inside ``password=...``: the secret arrives whole."""
+    redactor = Redactor(secrets=True)
+    dec = LogDecoder(tty=True, hold=redactor.hold)
+    dec.feed_data(b"2024-05-01T10:00:00Z 2024-05-01 web[7]: login user=bob password=hun")
+    shown = dec.flush() + dec.flush(quiet=True)  # the quiet delay, and a further one
+    assert "".join(p.text for p in shown) == "2024-05-01 web[7]: login user=bob "
+    dec.feed_data(b"ter2 ok\r\n")
+    pieces = [Piece(p.text, p.cont) for p in shown + dec.events()]
+    texts = [p.text for p in redactor.pieces("s", pieces)]
+    assert "".join(texts) == "2024-05-01 web[7]: login user=bob password=[REDACTED] ok"
+    assert not any("hun" in t for t in texts)
 
 
 def test_resume_drops_what_was_seen_with_whole_second_timestamps() -> None:

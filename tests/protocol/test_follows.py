@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tailcast.protocol.follows import MessageState, annotate, annotate_one
+from tailcast.protocol.follows import MessageState, annotate, annotate_entries, annotate_one
 
 
 def marks(text: str, fd: str | None = None) -> list[tuple[str | None, bool]]:
@@ -189,3 +189,44 @@ def test_annotate_on_batches_is_annotate_one_on_each(
             got = annotate(by_batch, pieces, fd)
             want = [annotate_one(by_line, text, fd, cont) for text, cont in pieces]
             assert got == want
+
+
+_LINES = st.sampled_from(
+    [
+        "ERROR x",
+        "info: fine",
+        "Traceback (most recent call last):",
+        '  File "a.py", line 1',
+        "ValueError: no",
+        "java.lang.IllegalStateException: bad",
+        "\tat a.b(C.java:1)",
+        "Caused by: x",
+        "panic: boom",
+        "goroutine 1 [running]:",
+        "main.main()",
+        "",
+        "GET / 200",
+    ]
+)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            _LINES,
+            st.sampled_from([None, "out", "err"]),
+            st.booleans(),
+            st.sampled_from([None, "error", "info"]),
+        ),
+        max_size=12,
+    )
+)
+def test_annotate_entries_is_annotate_one_on_each(
+    items: list[tuple[str, str | None, bool, str | None]],
+) -> None:
+    """The journal's batch path marks exactly what the one-line path marks."""
+    one, batch = MessageState(), MessageState()
+    expected = [annotate_one(one, text, fd, cont, given) for text, fd, cont, given in items]
+    entries = [(1.0, text, fd, cont, given) for text, fd, cont, given in items]
+    assert annotate_entries(batch, entries) == expected
+    assert batch == one

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
+import re
+
 import pytest
 
 from tailcast.errors import ConfigError
-from tailcast.protocol.lines import Piece
-from tailcast.protocol.redact import BUILTINS, MAX_KEY_LINES, REDACTED, Redactor, check_pattern
+from tailcast.protocol.lines import LineSplitter, Piece
+from tailcast.protocol.redact import (
+    BUILTINS,
+    MAX_HOLD,
+    MAX_KEY_LINES,
+    REDACTED,
+    TAIL,
+    USER_TAIL,
+    Redactor,
+    check_pattern,
+)
 
 SECRETS = Redactor(secrets=True)
 
@@ -216,3 +228,134 @@ def test_matching_is_linear_in_the_line() -> None:
     redactor = Redactor([r"(a+)+$"])
     line = "a" * 50_000 + "!"
     assert redactor.line("s", line) == line
+
+
+# -- a secret cut in two (--max-line, a partial-line flush) ----------------------------
+
+# The line cases whose secret is a run of text the redaction takes out.
+CUT_CASES = [
+    *REDACTED_CASES,
+    ("Authorization: Bearer 8f14e45fceea167a5a36dedd4bea2543", "Authorization: [REDACTED]"),
+    ('{"password": "correct horse battery"}', '{"password": "[REDACTED]"}'),
+]
+PAD = "2026-12-01T12:00:00Z app[42]: "
+
+
+def _through(redactor: Redactor, splitter: LineSplitter, chunks: list[bytes]) -> str:
+    """What the hub keeps of one line written in ``chunks``, a flush after each but the last."""
+    pieces: list[Piece] = []
+    for chunk in chunks[:-1]:
+        pieces += splitter.feed(chunk)
+        pieces += splitter.flush()
+    pieces += splitter.feed(chunks[-1])
+    out = redactor.pieces("s", pieces)
+    assert all(p.cont for p in out[1:]) and not out[0].cont
+    return "".join(p.text for p in out)
+
+
+def _removed(line: str, expected: str) -> list[str]:
+    """The runs of ``line`` that redaction takes out (each at least 4 characters)."""
+    runs = [p for p in re.split(r"\[REDACTED\]", expected)]
+    secret, rest = [], line
+    for before, after in itertools.pairwise(runs):
+        start = rest.index(before) + len(before)
+        end = rest.index(after, start + 1) if after else len(rest)
+        secret.append(rest[start:end])
+        rest = rest[end:]
+    return [s for s in secret if len(s) >= 4]
+
+
+@pytest.mark.parametrize(("line", "expected"), CUT_CASES)
+def test_a_secret_cut_by_max_line_at_every_position_is_redacted_whole(
+    line: str, expected: str
+) -> None:
+    redactor = Redactor(secrets=True)
+    max_line = 400  # a hold keeps back at most half a piece: more than these secrets
+    after = " and the line goes on" * 3
+    # The cut falls ``cut`` characters into the line: inside the secret, or
+    # after it (where the kept-back tail would end inside it).
+    for cut in range(1, len(line) + TAIL + 4):
+        pad = "x" * (max_line - cut - 1) + " "
+        splitter = LineSplitter(max_line, hold=redactor.hold)
+        got = _through(redactor, splitter, [(pad + line + after + "\n").encode()])
+        # As if the line had come whole (an Authorization value runs to its end).
+        assert got == redactor.text(pad + line + after), cut
+        assert got.startswith(pad + expected[:-4]), cut
+        for secret in _removed(line, expected):
+            assert secret not in got
+
+
+@pytest.mark.parametrize(("line", "expected"), CUT_CASES)
+def test_a_secret_cut_by_a_partial_line_flush_at_every_position_is_redacted_whole(
+    line: str, expected: str
+) -> None:
+    redactor = Redactor(secrets=True)
+    whole = PAD + line + " and on"
+    for cut in range(1, len(whole)):
+        data = (whole + "\n").encode()
+        got = _through(redactor, LineSplitter(1024, hold=redactor.hold), [data[:cut], data[cut:]])
+        assert got == redactor.text(whole), cut
+        for secret in _removed(line, expected):
+            assert secret not in got
+
+
+@pytest.mark.parametrize("line", NEAR_MISSES)
+def test_near_misses_cut_anywhere_stay_as_they_are(line: str) -> None:
+    redactor = Redactor(secrets=True)
+    whole = PAD + line
+    data = (whole + "\n").encode()
+    for cut in range(1, len(data) - 1):
+        got = _through(redactor, LineSplitter(1024, hold=redactor.hold), [data[:cut], data[cut:]])
+        assert got == whole, cut
+        text = "y" * (80 - cut % 40) + " " + whole
+        got = _through(redactor, LineSplitter(80, hold=redactor.hold), [(text + "\n").encode()])
+        assert got == text, cut
+
+
+def test_a_key_sent_before_a_long_pause_still_redacts_the_value_after_it() -> None:
+    """The writer stops after ``password=``: the key waits for its value, which is redacted."""
+    redactor = Redactor(secrets=True)
+    splitter = LineSplitter(1024, hold=redactor.hold)
+    splitter.feed(PAD.encode() + b"login user=bob password=")
+    first = splitter.flush()
+    assert [p.text for p in first] == [PAD[:-8]]  # the key (and a little more) kept back
+    released = splitter.flush(quiet=True)  # a further quiet delay: the key still waits
+    assert "".join(p.text for p in first + released) == PAD + "login user=bob "
+    rest = splitter.feed(b"hunter2 ok\n")
+    texts = [p.text for p in redactor.pieces("s", [*first, *released, *rest])]
+    assert "".join(texts) == PAD + "login user=bob password=[REDACTED] ok"
+    assert not any("hunter2" in t or "hun" in t for t in texts)
+
+
+def test_a_plain_partial_line_keeps_back_only_its_last_characters() -> None:
+    redactor = Redactor(secrets=True)
+    splitter = LineSplitter(1024, hold=redactor.hold)
+    splitter.feed(b"Downloading a rather long file name here ... 45% of 1.2 GB")
+    (shown,) = splitter.flush()
+    assert shown.text == "Downloading a rather long file name here ... 45% of 1.2 GB"[:-TAIL]
+    assert splitter.pending == TAIL
+    assert Redactor(["x+"]).hold("a" * 1000) == USER_TAIL
+
+
+def test_the_hold_is_bounded() -> None:
+    redactor = Redactor(secrets=True)
+    value = "a" * (MAX_HOLD - 100)
+    assert redactor.hold("x password=" + value) == len("password=" + value)
+    assert redactor.hold("password=" + "a" * (3 * MAX_HOLD)) <= MAX_HOLD
+    assert redactor.hold("plain progress 45%", quiet=True) == 0
+    splitter = LineSplitter(64, hold=redactor.hold)
+    out = splitter.feed(b"token=" + b"b" * 200)
+    assert out and all(len(p.text) >= 32 for p in out)  # at most half a piece kept back
+    assert splitter.pending <= 64
+
+
+def test_after_a_further_quiet_delay_what_may_begin_a_secret_still_waits() -> None:
+    """A writer pausing inside a URL password: the password is never shown in part."""
+    redactor = Redactor(secrets=True)
+    splitter = LineSplitter(1024, hold=redactor.hold)
+    splitter.feed((PAD + "fetch https://deploy:s3cr3t").encode())
+    shown = splitter.flush() + splitter.flush(quiet=True)
+    assert "".join(p.text for p in shown) == PAD + "fetch "
+    rest = splitter.feed(b"-P4ss@git.example.com/r.git\n")
+    texts = [p.text for p in redactor.pieces("s", shown + rest)]
+    assert "".join(texts) == PAD + "fetch https://deploy:[REDACTED]@git.example.com/r.git"

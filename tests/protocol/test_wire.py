@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
@@ -212,3 +213,39 @@ def test_a_line_may_carry_a_level_and_entries_each_their_own() -> None:
         wire.encode_line(8, 2.0, "b", "out", True),
     ]
     assert wire.decode_line(wire.encode_line(1, 1.0, "é")) == {"seq": 1, "ts": 1.0, "text": "é"}
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True) | st.floats(min_value=-1e10, max_value=1e10))
+def test_format_ts_is_the_repr_of_the_rounded_time(ts: float) -> None:
+    """The fast time stamp is exactly ``repr(round(ts, 6))``, whatever the float."""
+    if math.isnan(ts) or math.isinf(ts):
+        return  # round() refuses them; nothing publishes them
+    assert wire.format_ts(ts) == repr(round(ts, 6))
+
+
+@given(
+    st.integers(min_value=1, max_value=2**40),
+    st.lists(
+        st.tuples(
+            st.floats(min_value=0, max_value=4e9, allow_nan=False),
+            text_st,
+            st.sampled_from([None, "out"]),
+            st.booleans(),
+            st.sampled_from([None, "error", "info"]),
+            st.sampled_from([None, "warn"]),
+            st.booleans(),
+        ),
+        max_size=8,
+    ),
+)
+def test_encode_entries_with_marks_equals_encode_line(first: int, items: list[Any]) -> None:
+    """The journal's batch encoder gives exactly the per-line bytes, marks and all."""
+    entries = [(ts, text, fd, cont, level) for ts, text, fd, cont, level, _, _ in items]
+    marks = [(mark, follows) for *_, mark, follows in items]
+    expected = [
+        wire.encode_line(first + i, ts, text, fd, cont, mark, follows)
+        for i, ((ts, text, fd, cont, _), (mark, follows)) in enumerate(
+            zip(entries, marks, strict=True)
+        )
+    ]
+    assert wire.encode_entries(first, entries, marks) == expected

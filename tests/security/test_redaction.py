@@ -13,7 +13,9 @@ import asyncio
 import json
 import shlex
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -117,3 +119,122 @@ def test_a_bad_redact_pattern_exits_2_with_one_line() -> None:
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("tailcast: --redact '(unclosed': not a valid RE2 pattern")
+
+
+# A writer that stops in the middle of a secret for longer than --flush-delay.
+# (written before the pause, after it, what is shown during the pause)
+PAUSED = [
+    (
+        "2026-12-01 app: login user=bob pass",
+        "word=hunter2-xyz ok",
+        "2026-12-01 app: login user=bob pass",
+    ),
+    (
+        "2026-12-01 app: login user=bob password=",
+        "hunter2-xyz ok",
+        "2026-12-01 app: login user=bob ",
+    ),
+    (
+        "2026-12-01 app: login user=bob password=hunt",
+        "er2-xyz ok",
+        "2026-12-01 app: login user=bob ",
+    ),
+    (
+        "2026-12-01 app: fetch https://deploy:s3cr3t",
+        "-P4ssw0rd@git.example.com/r.git ok",
+        "2026-12-01 app: fetch ",
+    ),
+]
+WRITER = """\
+import os, sys, time
+for n, (head, rest, _) in enumerate(%r):
+    sys.stdout.write(head); sys.stdout.flush()
+    while not os.path.exists(%r + str(n)):  # the test says when the partial line was seen
+        time.sleep(0.01)
+    sys.stdout.write(rest + "\\n"); sys.stdout.flush()
+while not os.path.exists(%r + "end"):
+    time.sleep(0.01)
+"""
+
+
+def _touch(path: str) -> None:
+    Path(path).touch()
+
+
+def _joined(lines: list[dict[str, object]]) -> list[str]:
+    """Whole lines from LINE pieces (``cont`` pieces appended to the one before)."""
+    out: list[str] = []
+    for line in lines:
+        if line.get("cont") and out:
+            out[-1] += str(line["text"])
+        else:
+            out.append(str(line["text"]))
+    return out
+
+
+async def _lines(session: aiohttp.ClientSession, url: str) -> list[dict[str, object]]:
+    async with session.get(url) as resp:
+        assert resp.status == 200
+        lines: list[dict[str, object]] = (await resp.json())["lines"]
+        return lines
+
+
+async def test_a_secret_cut_by_a_writer_pausing_mid_line_is_redacted(tmp_path: Path) -> None:
+    """A real process and a real file, each pausing inside a secret: never shown, whole or part."""
+    go = str(tmp_path / "go-")
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER % (PAUSED, go, go))
+    log = tmp_path / "app.log"
+    log.write_text("")
+    data = tmp_path / "data"
+    cmd = shlex.join([sys.executable, str(script)])
+    args = ("--port", "0", "--data-dir", str(data), "--redact-secrets", "--flush-delay", "0.05")
+    with run_tailcast(*args, f"app={log}", f"job=cmd:{cmd}") as proc:
+        async with aiohttp.ClientSession() as session:
+            for n, (head, rest, partial) in enumerate(PAUSED):
+                with log.open("a") as fh:
+                    fh.write(head)
+                for stream in ("app", "job"):
+                    url = f"{proc.url}api/streams/{stream}/lines?limit=1000"
+
+                    async def shown(url: str = url, n: int = n, partial: str = partial) -> bool:
+                        # The partial line is out, all of it that ever is before its rest.
+                        got = _joined(await _lines(session, url))
+                        return len(got) == n + 1 and got[-1] == partial
+
+                    await _apoll_async(shown)
+                _touch(go + str(n))  # the writer goes on
+                with log.open("a") as fh:
+                    fh.write(rest + "\n")
+            for stream in ("app", "job"):
+                url = f"{proc.url}api/streams/{stream}/lines?limit=1000"
+
+                async def done(url: str = url) -> list[str] | None:
+                    got = _joined(await _lines(session, url))
+                    return got if len(got) == len(PAUSED) and got[-1].endswith(" ok") else None
+
+                got = await _apoll_async(done)
+                assert got == [
+                    "2026-12-01 app: login user=bob password=[REDACTED] ok",
+                    "2026-12-01 app: login user=bob password=[REDACTED] ok",
+                    "2026-12-01 app: login user=bob password=[REDACTED] ok",
+                    "2026-12-01 app: fetch https://deploy:[REDACTED]@git.example.com/r.git ok",
+                ], stream
+                for line in await _lines(session, url):
+                    for piece in ("hunter2", "hunt", "er2-xyz", "s3cr3t", "P4ss"):
+                        assert piece not in str(line["text"]), (stream, line)
+        _touch(go + "end")
+        assert proc.stop() == 0
+    for path in (p for p in data.rglob("*") if p.is_file()):
+        assert_clean(str(path), path.read_bytes())
+
+
+async def _apoll_async(predicate: Any, timeout: float = DEADLINE) -> Any:
+    """Await ``predicate()`` until it is truthy; fail after ``timeout`` s."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)

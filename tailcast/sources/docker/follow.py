@@ -98,7 +98,13 @@ class Follower:
             return
         tty = bool((info.get("Config") or {}).get("Tty"))
         if t.decoder is None or t.decoder.tty != tty:
-            t.decoder = LogDecoder(tty=tty, max_line=self.config.max_line, resume=t.resume)
+            redactor = self.hub.redactor
+            t.decoder = LogDecoder(
+                tty=tty,
+                max_line=self.config.max_line,
+                resume=t.resume,
+                hold=redactor.hold if redactor is not None else None,
+            )
             t.resume = None
         state: Mapping[str, Any] = info.get("State") or {}
         if str(state.get("Status", "")).lower() in _NOT_STARTED:
@@ -201,8 +207,13 @@ class Follower:
         timer: asyncio.TimerHandle | None = None
         loop = asyncio.get_running_loop()
 
-        def flush_now() -> None:
-            self._publish(t, decoder.flush())
+        def flush_now(quiet: bool = False) -> None:
+            nonlocal timer
+            self._publish(t, decoder.flush(quiet=quiet))
+            timer = None
+            if not quiet and decoder.pending and decoder.hold is not None:
+                # Kept back where a secret may begin: the rest after a further delay.
+                timer = loop.call_later(self.config.flush_delay, flush_now, True)
 
         try:
             async with self.engine.request(f"/containers/{t.id}/logs", params) as resp:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import os
 import signal
@@ -83,8 +84,8 @@ class _Reader(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.owner.bytes_read += len(data)
         self.pump.feed(data)
-        if self.owner.echo is not None:
-            self.owner.echo(self.label, data)
+        if self.owner.echo is not None and self.pump.echo is None:
+            self.owner.echo(self.label, data)  # as read: colours, \r and all
 
     def eof_received(self) -> bool | None:
         return None  # close the transport; connection_lost follows
@@ -92,7 +93,7 @@ class _Reader(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         # A pty master reads EIO once the last slave fd is closed: that is its EOF.
         if exc is not None and not (isinstance(exc, OSError) and exc.errno == errno.EIO):
-            log.warning("reading %s of %s: %s", self.label, self.owner.spec.raw, exc)
+            log.warning("reading %s of %s: %s", self.label, self.owner.shown_raw, exc)
         if not self.done.done():
             self.done.set_result(None)
 
@@ -117,8 +118,13 @@ class ProcessSource(Source):
         self, spec: SourceSpec, hub: Hub, config: Config, *, echo: Echo | None = None
     ) -> None:
         super().__init__(spec, hub, config)
+        # Name and argv as shown (STREAM_INFO, /api/streams): redacted; the
+        # command runs with its real argv.
         self.stream = hub.add_stream(
-            spec.name, "process", source_key=spec.raw, argv=list(spec.argv)
+            self.shown(spec.name),
+            "process",
+            source_key=self.shown_raw,
+            argv=[self.shown(arg) for arg in spec.argv],
         )
         self.stream.controller = self
         if config.allow_control:  # STREAM_INFO `controllable` (1.1)
@@ -157,7 +163,7 @@ class ProcessSource(Source):
             if request is None and self._auto_restart(returncode):
                 if loop.time() - started >= BACKOFF_RESET:
                     delay = self.backoff_min
-                log.warning("%s ended; starting it again in %.1fs", self.spec.raw, delay)
+                log.warning("%s ended; starting it again in %.1fs", self.shown_raw, delay)
                 request = await self._next_request(delay)
                 delay = min(delay * 2, self.backoff_max)
                 if request is None:
@@ -206,10 +212,10 @@ class ProcessSource(Source):
             reason = exc.strerror or str(exc)
             if exc.filename is not None and exc.filename != argv[0]:
                 reason = f"{exc.filename}: {reason}"  # the cwd, say
-            self.error = f"cannot run {argv[0]!r}: {reason}"
+            self.error = self.shown(f"cannot run {argv[0]!r}: {reason}")
             self.returncode = None
             if self.log_errors:
-                log.warning("%s: %s", self.spec.raw, self.error)
+                log.warning("%s: %s", self.shown_raw, self.error)
             self.hub.set_state(self.stream, "error", message=self.error)
             return None
         self.error = None
@@ -219,7 +225,7 @@ class ProcessSource(Source):
             await self._attach(run, label, fd)
         self.started = self.stream.detail["started"] = time.time()  # STREAM_INFO (1.1)
         self.hub.set_state(self.stream, "live")
-        log.info("%s started, pid %d", self.spec.raw, child.proc.pid)
+        log.info("%s started, pid %d", self.shown_raw, child.proc.pid)
         if self._request is not None:
             self._terminate()  # asked to stop or restart while it was starting
         await child.proc.wait()
@@ -228,6 +234,10 @@ class ProcessSource(Source):
         await spawn.end_group(child.proc, child.pgid, self.grace)
         await self._collect(run)
         return self.returncode
+
+    def _echo_kept(self, label: str, data: bytes) -> None:
+        if self.echo is not None:
+            self.echo(label, data)
 
     async def _attach(self, run: _Run, label: str, fd: int) -> None:
         """Read ``fd`` (a pipe or pty master) with the event loop into its own pump."""
@@ -238,6 +248,9 @@ class ProcessSource(Source):
             fd=label,
             flush_delay=self.config.flush_delay,
         )
+        if self.hub.redactor is not None:
+            # With redaction the terminal echo is the redacted text the pump kept.
+            pump.echo = functools.partial(self._echo_kept, label)
         reader = _Reader(self, label, pump)
         loop = asyncio.get_running_loop()
         run.loose_fds.remove(fd)
@@ -256,7 +269,7 @@ class ProcessSource(Source):
         if pending:
             _, late = await asyncio.wait(pending, timeout=EOF_WAIT)
             if late:
-                log.warning("%s: output still held open by an escaped process", self.spec.raw)
+                log.warning("%s: output still held open by an escaped process", self.shown_raw)
         # No await from here on: cancelled above, close() runs all of this again.
         run.collected = True
         for fd in run.loose_fds:
@@ -274,7 +287,7 @@ class ProcessSource(Source):
             return
         self.returncode = returncode
         exit_code, signame = spawn.exit_status(returncode)
-        log.info("%s exited with %d", self.spec.raw, exit_code)
+        log.info("%s exited with %d", self.shown_raw, exit_code)
         self.hub.set_state(self.stream, "exited", exit_code=exit_code, signal=signame)
 
     # -- control (the HTTP routes, tailcast run) ---------------------------------------
@@ -329,14 +342,14 @@ class ProcessSource(Source):
         if self._paused:
             self.pause_reading(False)  # what is left must drain, or the child never exits
         if not await spawn.end_group(run.child.proc, run.child.pgid, self.grace):
-            log.warning("%s: processes of its group outlived SIGKILL", self.spec.raw)
+            log.warning("%s: processes of its group outlived SIGKILL", self.shown_raw)
         await self._collect(run)
 
     def statistics(self) -> dict[str, Any]:
         run = self._run
         return {
             "kind": "process",
-            "argv": list(self.spec.argv),
+            "argv": [self.shown(arg) for arg in self.spec.argv],
             "pid": run.child.proc.pid if run is not None else None,
             "starts": self.starts,
             "bytes_read": self.bytes_read,

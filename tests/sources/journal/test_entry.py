@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tailcast.protocol.redact import Redactor
 from tailcast.sources.journal import entry
 from tailcast.sources.journal.entry import EntryReader, journalctl_argv, message_text
 
@@ -64,3 +65,30 @@ def test_an_entry_too_long_to_hold_is_skipped(monkeypatch: pytest.MonkeyPatch) -
     assert reader.skipped == 1
     lines = reader.feed(b"x" * 50 + b'"}\n' + out(MESSAGE="after", __CURSOR="c"))
     assert [t for _, t, *_ in lines] == ["after"]
+
+
+def test_one_parse_per_read_and_a_bad_line_skips_only_itself() -> None:
+    """A read's lines are parsed together; one bad line falls back to line by line."""
+    reader = EntryReader(1024)
+    good = [out(MESSAGE=f"m{i}", __CURSOR=f"c{i}", PRIORITY="4") for i in range(3)]
+    lines = reader.feed(good[0] + b'{"MESSAGE": "cut\n' + good[1] + b"\xff\xfe\n" + good[2])
+    assert [(t, lv) for _, t, _, _, lv in lines] == [("m0", "warn"), ("m1", "warn"), ("m2", "warn")]
+    assert reader.skipped == 2 and reader.entries == 3 and reader.cursor == "c2"
+
+
+def test_a_field_given_twice_gives_no_level_and_no_crash() -> None:
+    reader = EntryReader(1024)
+    lines = reader.feed(out(MESSAGE="m", PRIORITY=["3", "4"]) + out(MESSAGE=["a\nb", "x"]))
+    assert [(t, lv) for _, t, _, _, lv in lines] == [("m", None), ("a", None), ("b", None)]
+
+
+def test_with_redaction_a_long_message_is_cut_where_no_secret_is() -> None:
+    """A MESSAGE over --max-line: the cut keeps back where a secret may begin."""
+    redactor = Redactor(secrets=True)
+    message = "x" * 150 + " fetch https://deploy:s3cr3t-P4ss@git.example.com/r.git done"
+    for cut in range(150, len(message)):
+        reader = EntryReader(cut, hold=redactor.hold)
+        lines = reader.feed(out(MESSAGE=message, __CURSOR="c"))
+        texts = [text for _, text, _, _, _ in redactor.entries("j", lines)]
+        assert "".join(texts) == redactor.text(message), cut
+        assert not any("s3cr3t" in t or "P4ss" in t for t in texts)
