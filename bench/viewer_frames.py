@@ -194,6 +194,14 @@ def main(argv: list[str] | None = None) -> int:
                 m = {x["name"]: x["value"] for x in cdp.send("Performance.getMetrics")["metrics"]}
                 return {"heap_mb": round(m["JSHeapUsedSize"] / 2**20, 1), "nodes": m["Nodes"]}
 
+            def busy() -> dict[str, float]:
+                # The main thread's cumulative time in tasks, script, style and layout (s).
+                m = {x["name"]: x["value"] for x in cdp.send("Performance.getMetrics")["metrics"]}
+                keys = ("TaskDuration", "ScriptDuration", "RecalcStyleDuration", "LayoutDuration")
+                return {k: m[k] for k in keys}
+
+            busy0 = busy()
+
             samples = [{"t": 0.0, **metrics()}]
             fut = asyncio.run_coroutine_threadsafe(
                 publisher(srv, ids, args.rate, args.duration), srv.lt.loop
@@ -204,22 +212,24 @@ def main(argv: list[str] | None = None) -> int:
                 cdp.send("HeapProfiler.collectGarbage")
                 samples.append({"t": round(time.monotonic() - t0, 1), **metrics()})
             sent = fut.result()
+            busy1 = busy()
             page.wait_for_function(
                 "n => [...window.tailcast.store.streams.values()]"
                 ".reduce((a, s) => a + s.pos, 0) >= n",
                 arg=sent,
                 timeout=30_000,
             )
-            # ... and until the rows have caught up (built over several frames).
+            # ... and until the view's list of rows has caught up.
             page.wait_for_function(
-                "n => document.querySelectorAll('#rows .row').length >= n",
+                "n => window.tailcast.view.shown.length >= n",
                 arg=min(args.cap, sent),
                 timeout=30_000,
             )
             bench = page.evaluate("window.__bench")
             frames = bench["frames"][1:]
             work = bench["work"]
-            rows = page.evaluate("document.querySelectorAll('#rows .row').length")
+            rows = page.evaluate("window.tailcast.view.shown.length")
+            dom_rows = page.evaluate("document.querySelectorAll('#rows .row').length")
             browser.close()
     finally:
         srv.close()
@@ -241,9 +251,15 @@ def main(argv: list[str] | None = None) -> int:
             "p99": pct(work, 99),
             "max": round(max(work), 1),
         },
+        # CPU, not wall time: less at the mercy of a shared machine than fps.
+        main_thread_ms_per_s={
+            k.removesuffix("Duration").lower(): round(1000 * (busy1[k] - busy0[k]) / args.duration)
+            for k in busy0
+        },
         long_tasks=bench["long"],
         long_tasks_ms=round(bench["longMs"]),
         rows_at_end=rows,
+        rows_in_dom_at_end=dom_rows,
         memory=samples,
     )
     print(json.dumps(result, indent=2))
