@@ -142,14 +142,21 @@ export class VirtualRows {
     const n = shown.length;
     // y: the screen's top as an offset in the list (-base: the scroller's top).
     const clamp = (t) => Math.max(-this.base, Math.min(t, this.tops[n] + ROW_H - viewH));
-    let y = clamp(this._target(shown, mode, viewH));
     const margin = mode.kind === "bottom" ? FOLLOW_MARGIN : MARGIN;
-    const from = rowAt(this.tops, n, y - margin);
-    const to = Math.min(n, rowAt(this.tops, n, y + viewH + margin) + 1);
-    const fresh = this._reconcile(shown, from, to);
-    for (const rec of this.stale) if (rec.row !== null && !fresh.includes(rec)) fresh.push(rec);
-    this.stale = [];
-    if (fresh.length) {
+    let y;
+    let from;
+    let to;
+    // Rows measured smaller or taller than estimated move the others: until the
+    // rendered rows cover the screen (at most a few rounds, the last one holds).
+    for (let round = 0; round < 3; round++) {
+      y = clamp(this._target(shown, mode, viewH));
+      from = rowAt(this.tops, n, y - margin);
+      to = Math.min(n, rowAt(this.tops, n, y + viewH + margin) + 1);
+      if (round > 0 && this.tops[from] <= Math.max(0, y) && (to === n || this.tops[to] >= y + viewH)) break;
+      const fresh = this._reconcile(shown, from, to);
+      for (const rec of this.stale) if (rec.row !== null && !fresh.includes(rec)) fresh.push(rec);
+      this.stale = [];
+      if (fresh.length === 0) break;
       // One layout for all the new rows: read every height after every write.
       const hs = fresh.map((rec) => rec.row.getBoundingClientRect().height);
       fresh.forEach((rec, i) => {
@@ -157,8 +164,8 @@ export class VirtualRows {
         rec.hg = this.gen;
       });
       this._layout(shown);
-      y = clamp(this._target(shown, mode, viewH));
     }
+    y = clamp(this._target(shown, mode, viewH));
     const padTop = this.tops[from];
     const padBottom = this.tops[n] - this.tops[to];
     if (padTop !== this.padTop) this.rowsEl.style.setProperty("padding-top", `${padTop}px`);
