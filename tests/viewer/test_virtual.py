@@ -50,6 +50,16 @@ def lines(count: int, long_every: int = 0) -> list[str]:
     return out
 
 
+def paused_viewer(page: Page, srv: ThreadServer, name: str, texts: list[str]) -> str:
+    """A stream holding ``texts``, the viewer open on it with every line in, paused."""
+    sid = srv.add_stream(name)
+    srv.publish(sid, texts)
+    open_viewer(page, srv.url)
+    wait_rows(page, sid, len(texts))
+    page.locator("#pause").click()
+    return sid
+
+
 def scroll_to(page: Page, fraction: float) -> None:
     page.evaluate(
         "f => { const s = document.querySelector('#log');"
@@ -97,12 +107,7 @@ def test_a_full_window_puts_one_screen_in_the_page(page: Page, server: Server) -
 
 
 def test_long_wrapped_lines_leave_no_blank_band(page: Page, server: Server) -> None:
-    srv = server()
-    sid = srv.add_stream("wrapped")
-    srv.publish(sid, lines(1500, long_every=7))
-    open_viewer(page, srv.url)
-    wait_rows(page, sid, 1500)
-    page.locator("#pause").click()
+    sid = paused_viewer(page, server(), "wrapped", lines(1500, long_every=7))
     # Down from the top in steps of about a screen: rows measured as they come.
     scroll_to(page, 0.0)
     poll(lambda: (c := cover(page, sid)) and c["first"] == 1)
@@ -131,11 +136,7 @@ def test_long_wrapped_lines_leave_no_blank_band(page: Page, server: Server) -> N
 
 def test_paused_rows_stay_put_while_lines_come(page: Page, server: Server) -> None:
     srv = server()
-    sid = srv.add_stream("steady")
-    srv.publish(sid, lines(800, long_every=5))
-    open_viewer(page, srv.url)
-    wait_rows(page, sid, 800)
-    page.locator("#pause").click()
+    sid = paused_viewer(page, srv, "steady", lines(800, long_every=5))
     scroll_to(page, 0.4)
     first = poll(lambda: (c := cover(page, sid)) and c["first"])
     row = page.locator(f'#rows .row[data-sid="{sid}"][data-seq="{first}"]')
