@@ -192,7 +192,16 @@ def main(argv: list[str] | None = None) -> int:
 
             def metrics() -> dict[str, float]:
                 m = {x["name"]: x["value"] for x in cdp.send("Performance.getMetrics")["metrics"]}
-                return {"heap_mb": round(m["JSHeapUsedSize"] / 2**20, 1), "nodes": m["Nodes"]}
+                # Following: the newest row must be on screen (px between it and the bottom).
+                gap = page.evaluate(
+                    "(s => s.scrollHeight - s.scrollTop - s.clientHeight)"
+                    "(document.querySelector('#log'))"
+                )
+                return {
+                    "heap_mb": round(m["JSHeapUsedSize"] / 2**20, 1),
+                    "nodes": m["Nodes"],
+                    "bottom_gap_px": round(gap),
+                }
 
             def busy() -> dict[str, float]:
                 # The main thread's cumulative time in tasks, script, style and layout (s).

@@ -85,6 +85,13 @@ export class LogView {
     });
     more.addEventListener("click", () => this.resume());
     scroller.classList.add("following");
+    // Following, scroll anchoring keeps the bottom in view (log.css); should it
+    // ever lose it (the first overflow, a rebuild), this puts it back.
+    const anchor = scroller.querySelector(".anchor");
+    new IntersectionObserver((entries) => {
+      const visible = entries[entries.length - 1].isIntersecting;
+      if (!visible && this.following) this._toBottom();
+    }, { root: scroller }).observe(anchor);
     // A new width wraps lines anew: every row is measured again.
     let width = scroller.clientWidth;
     new ResizeObserver(() => {
@@ -248,7 +255,8 @@ export class LogView {
     else if (this.center !== null) mode = { kind: "center", rec: this.center };
     this.wantTop = false;
     this.center = null;
-    this.lastTop = this.vrows.paint(this.shown, mode);
+    const top = this.vrows.paint(this.shown, mode);
+    if (top !== null) this.lastTop = top;
   }
 
   _onScroll() {

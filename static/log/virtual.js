@@ -8,12 +8,17 @@
 //
 // - Heights: a row is measured when it enters the page (the new rows'
 //   heights, read together: one layout of one screen); a row never rendered
-//   counts ROW_H per estimated wrapped line. A change of wrap, columns or
-//   width (a new `gen`) forgets every measure.
+//   counts ROW_H per estimated wrapped line. Following, new rows are measured
+//   at the next paint instead, before it changes anything: the browser has
+//   laid them out by then, so reading costs no layout of its own (the
+//   bottom is the scroller's, so an estimate moves nothing on screen). A
+//   change of wrap, columns or width (a new `gen`) forgets every measure.
 // - Position, decided at each paint: following, the bottom; a selected or
 //   sought line, centred; the first line on screen otherwise stays where it
 //   was while rows come, go or get measured above it (what the browser's
 //   scroll anchoring would do, done from the model, with no layout read).
+//   Following, the browser's own anchoring (on the anchor after the rows)
+//   keeps the bottom: no layout is forced from script in a flood.
 
 /** The log's line height (log.css: font 13px/18px). */
 export const ROW_H = 18;
@@ -23,7 +28,7 @@ export const ROW_H = 18;
  * frame or two: rows beyond the screen would be made for nothing.
  */
 export const MARGIN = 540;
-export const FOLLOW_MARGIN = ROW_H;
+export const FOLLOW_MARGIN = 3 * ROW_H;
 /** Anchor candidates kept: the first that is still shown after a frame wins. */
 const CANDIDATES = 24;
 
@@ -134,10 +139,12 @@ export class VirtualRows {
 
   /**
    * Render the rows on screen for `mode` ({kind: "bottom" | "top" |
-   * "center" (with rec) | "keep"}) and scroll there.
+   * "center" (with rec) | "keep"}) and scroll there; returns the new
+   * scrollTop, or null at the bottom (left to the browser).
    */
   paint(shown, mode) {
     const viewH = this.scroller.clientHeight;
+    this._measure(this.rendered.filter((rec) => rec.row !== null && rec.hg !== this.gen));
     this._layout(shown);
     const n = shown.length;
     // y: the screen's top as an offset in the list (-base: the scroller's top).
@@ -156,13 +163,8 @@ export class VirtualRows {
       const fresh = this._reconcile(shown, from, to);
       for (const rec of this.stale) if (rec.row !== null && !fresh.includes(rec)) fresh.push(rec);
       this.stale = [];
-      if (fresh.length === 0) break;
-      // One layout for all the new rows: read every height after every write.
-      const hs = fresh.map((rec) => rec.row.getBoundingClientRect().height);
-      fresh.forEach((rec, i) => {
-        rec.h = hs[i];
-        rec.hg = this.gen;
-      });
+      if (fresh.length === 0 || mode.kind === "bottom") break; // following: measured next time
+      this._measure(fresh);
       this._layout(shown);
     }
     y = clamp(this._target(shown, mode, viewH));
@@ -172,13 +174,23 @@ export class VirtualRows {
     if (padBottom !== this.padBottom) this.rowsEl.style.setProperty("padding-bottom", `${padBottom}px`);
     this.padTop = padTop;
     this.padBottom = padBottom;
+    // Following, the browser's scroll anchoring keeps the bottom in view
+    // (log.css): touching or reading scrollTop here would force a layout.
+    if (mode.kind === "bottom") return null;
     const s = this.scroller;
-    // Following: past the end (the browser stops at the bottom, padding included).
-    // Otherwise only a real move: setting scrollTop would cut a smooth scroll short.
-    if (mode.kind === "bottom") s.scrollTop = s.scrollHeight;
-    else if (Math.abs(s.scrollTop - (y + this.base)) >= 1) s.scrollTop = y + this.base;
+    // Only a real move: setting scrollTop would cut a smooth scroll short.
+    if (Math.abs(s.scrollTop - (y + this.base)) >= 1) s.scrollTop = y + this.base;
     this.capture();
     return s.scrollTop;
+  }
+
+  /** Read the rows' heights: one layout for all, every read after every write. */
+  _measure(recs) {
+    const hs = recs.map((rec) => rec.row.getBoundingClientRect().height);
+    recs.forEach((rec, i) => {
+      rec.h = hs[i];
+      rec.hg = this.gen;
+    });
   }
 
   /** The page holds rows for shown[from..to) only; returns the records given new rows. */
