@@ -112,6 +112,8 @@ export class VirtualRows {
     const shown = this.shown;
     const n = shown.length;
     this.anchor = [];
+    // Rows rendered while following have estimated heights until measured.
+    if (this._settle()) this._layout(shown);
     if (n === 0 || this.tops.length < n + 1) return;
     const y = this.scroller.scrollTop - this.base;
     for (let i = rowAt(this.tops, n, y); i < n && this.anchor.length < CANDIDATES; i++) {
@@ -144,7 +146,7 @@ export class VirtualRows {
    */
   paint(shown, mode) {
     const viewH = this.scroller.clientHeight;
-    this._measure(this.rendered.filter((rec) => rec.row !== null && rec.hg !== this.gen));
+    this._settle();
     this._layout(shown);
     const n = shown.length;
     // y: the screen's top as an offset in the list (-base: the scroller's top).
@@ -182,6 +184,13 @@ export class VirtualRows {
     if (Math.abs(s.scrollTop - (y + this.base)) >= 1) s.scrollTop = y + this.base;
     this.capture();
     return s.scrollTop;
+  }
+
+  /** Measure the rendered rows not measured yet; whether there were any. */
+  _settle() {
+    const pending = this.rendered.filter((rec) => rec.row !== null && rec.hg !== this.gen);
+    this._measure(pending);
+    return pending.length > 0;
   }
 
   /** Read the rows' heights: one layout for all, every read after every write. */
