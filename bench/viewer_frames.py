@@ -4,8 +4,11 @@ A real tailcast server (in a thread) publishes RATE lines per second, spread
 over three streams with ANSI colours, for DURATION seconds, while the viewer
 follows them in headless Chromium (Debian's /usr/bin/chromium, driven by
 Playwright). The page records the interval between animation frames, the
-time the viewer's own frame work takes, long tasks (> 50 ms), and every few
-seconds the JS heap and DOM node count (Chrome DevTools Protocol).
+time the viewer's own frame work takes, long tasks (> 50 ms), the main
+thread's time in tasks, script, style and layout (CPU, less at the mercy of
+a shared machine than frames/s), and every few seconds the JS heap, the DOM
+node count (Chrome DevTools Protocol) and the distance from the newest row
+to the bottom of the screen. Frame figures count the flood only.
 
     python bench/viewer_frames.py                 # 5000 lines/s for 60 s
     python bench/viewer_frames.py --rate 5000 --duration 60 --cap 3000

@@ -65,7 +65,6 @@ export class VirtualRows {
     this.base = Number.parseFloat(getComputedStyle(scroller).paddingTop) || 0;
     this.padTop = -1;
     this.padBottom = -1;
-    this.stale = []; // rows made again in place: measured at the next paint
   }
 
   /** Forget every row's measure (wrap, columns or width changed). */
@@ -162,11 +161,8 @@ export class VirtualRows {
       from = rowAt(this.tops, n, y - margin);
       to = Math.min(n, rowAt(this.tops, n, y + viewH + margin) + 1);
       if (round > 0 && this.tops[from] <= Math.max(0, y) && (to === n || this.tops[to] >= y + viewH)) break;
-      const fresh = this._reconcile(shown, from, to);
-      for (const rec of this.stale) if (rec.row !== null && !fresh.includes(rec)) fresh.push(rec);
-      this.stale = [];
-      if (fresh.length === 0 || mode.kind === "bottom") break; // following: measured next time
-      this._measure(fresh);
+      this._reconcile(shown, from, to);
+      if (mode.kind === "bottom" || !this._settle()) break; // following: measured next time
       this._layout(shown);
     }
     y = clamp(this._target(shown, mode, viewH));
@@ -202,7 +198,7 @@ export class VirtualRows {
     });
   }
 
-  /** The page holds rows for shown[from..to) only; returns the records given new rows. */
+  /** The page holds rows for shown[from..to) only (new rows are not measured yet). */
   _reconcile(shown, from, to) {
     const want = shown.slice(from, to);
     const keep = new Set(want);
@@ -214,7 +210,6 @@ export class VirtualRows {
       for (const rec of gone) rec.row.remove();
     }
     for (const rec of gone) rec.row = null;
-    const fresh = [];
     let next = this.rowsEl.firstElementChild;
     let frag = null; // consecutive new rows go in together
     const flush = () => {
@@ -227,23 +222,19 @@ export class VirtualRows {
         next = next.nextElementSibling;
         continue;
       }
-      if (rec.row === null) {
-        rec.row = this.make(rec);
-        fresh.push(rec);
-      }
+      if (rec.row === null) rec.row = this.make(rec);
       frag ??= document.createDocumentFragment();
       frag.append(rec.row);
     }
     flush();
     this.rendered = want;
-    return fresh;
   }
 
   /** A rendered row made again (its record changed); it gets measured at the next paint. */
   replace(rec) {
     const old = rec.row;
     rec.row = this.make(rec);
+    rec.hg = -1; // not measured
     if (old !== null) old.replaceWith(rec.row);
-    this.stale.push(rec);
   }
 }
