@@ -93,6 +93,42 @@ def test_ansi_colours_render_as_styled_spans(
     assert spans["bright"]["color"] == "rgb(9, 105, 218)"
 
 
+def test_a_colour_carries_to_the_next_lines(page: Page, server: Server) -> None:
+    # Segments are parsed only when a row shows a line; the SGR state each
+    # line ends with is still worked out in order, as a terminal does.
+    srv = server()
+    sid = srv.add_stream("carry")
+    srv.publish(
+        sid,
+        [
+            "\x1b[31mred starts",
+            "still red",
+            "\x1b[1mbold too\x1b[0m done",
+            "plain again",
+            "\x1b[0;32mgreen",
+            "50%\r\x1b[33m100%",
+            "after the bar",
+        ],
+    )
+    open_viewer(page, srv.url)
+    wait_rows(page, sid, 7)
+    classes = page.eval_on_selector_all(
+        "#rows .row[data-seq] .tx",
+        "els => els.map(e => [...e.querySelectorAll('span')]"
+        ".map(s => [s.className, s.textContent]))",
+    )
+    assert classes == [
+        [["f1", "red starts"]],
+        [["f1", "still red"]],
+        [["b f1", "bold too"]],
+        [],
+        [["f2", "green"]],
+        [["f3", "100%"]],
+        [["f3", "after the bar"]],
+    ]
+    assert row_texts(page, sid)[2:4] == ["bold too done", "plain again"]
+
+
 def test_dark_theme_follows_the_system(page_factory: Callable[..., Page], server: Server) -> None:
     srv = server()
     sid = srv.add_stream("colours")
