@@ -4,8 +4,11 @@ A real tailcast server (in a thread) publishes RATE lines per second, spread
 over three streams with ANSI colours, for DURATION seconds, while the viewer
 follows them in headless Chromium (Debian's /usr/bin/chromium, driven by
 Playwright). The page records the interval between animation frames, the
-time the viewer's own frame work takes, long tasks (> 50 ms), and every few
-seconds the JS heap and DOM node count (Chrome DevTools Protocol).
+time the viewer's own frame work takes, long tasks (> 50 ms), the main
+thread's time in tasks, script, style and layout (CPU, less at the mercy of
+a shared machine than frames/s), and every few seconds the JS heap, the DOM
+node count (Chrome DevTools Protocol) and the distance from the newest row
+to the bottom of the screen. Frame figures count the flood only.
 
     python bench/viewer_frames.py                 # 5000 lines/s for 60 s
     python bench/viewer_frames.py --rate 5000 --duration 60 --cap 3000
@@ -192,41 +195,71 @@ def main(argv: list[str] | None = None) -> int:
 
             def metrics() -> dict[str, float]:
                 m = {x["name"]: x["value"] for x in cdp.send("Performance.getMetrics")["metrics"]}
-                return {"heap_mb": round(m["JSHeapUsedSize"] / 2**20, 1), "nodes": m["Nodes"]}
+                # Following: the newest row must be on screen (px between it and the bottom).
+                gap = page.evaluate(
+                    "(s => s.scrollHeight - s.scrollTop - s.clientHeight)"
+                    "(document.querySelector('#log'))"
+                )
+                return {
+                    "heap_mb": round(m["JSHeapUsedSize"] / 2**20, 1),
+                    "nodes": m["Nodes"],
+                    "bottom_gap_px": round(gap),
+                }
+
+            def busy() -> dict[str, float]:
+                # The main thread's cumulative time in tasks, script, style and layout (s).
+                m = {x["name"]: x["value"] for x in cdp.send("Performance.getMetrics")["metrics"]}
+                keys = ("TaskDuration", "ScriptDuration", "RecalcStyleDuration", "LayoutDuration")
+                return {k: m[k] for k in keys}
+
+            busy0 = busy()
 
             samples = [{"t": 0.0, **metrics()}]
             fut = asyncio.run_coroutine_threadsafe(
                 publisher(srv, ids, args.rate, args.duration), srv.lt.loop
             )
             t0 = time.monotonic()
+            due = args.sample
             while not fut.done():
-                page.wait_for_timeout(args.sample * 1000)  # sampling cadence, not sync
-                cdp.send("HeapProfiler.collectGarbage")
-                samples.append({"t": round(time.monotonic() - t0, 1), **metrics()})
+                page.wait_for_timeout(100)  # polling cadence, not sync
+                if time.monotonic() - t0 >= due:
+                    due += args.sample
+                    cdp.send("HeapProfiler.collectGarbage")
+                    samples.append({"t": round(time.monotonic() - t0, 1), **metrics()})
+            flood_s = time.monotonic() - t0
             sent = fut.result()
+            busy1 = busy()
+            # The figures are the flood's: frames after it (catching up, idle) do not count.
+            at_end = page.evaluate(
+                "(b => ({frames: b.frames.length, work: b.work.length, long: b.long,"
+                " longMs: b.longMs}))(window.__bench)"
+            )
+            cdp.send("HeapProfiler.collectGarbage")
+            samples.append({"t": round(time.monotonic() - t0, 1), **metrics()})
             page.wait_for_function(
                 "n => [...window.tailcast.store.streams.values()]"
                 ".reduce((a, s) => a + s.pos, 0) >= n",
                 arg=sent,
                 timeout=30_000,
             )
-            # ... and until the rows have caught up (built over several frames).
+            # ... and until the view's list of rows has caught up.
             page.wait_for_function(
-                "n => document.querySelectorAll('#rows .row').length >= n",
+                "n => window.tailcast.view.shown.length >= n",
                 arg=min(args.cap, sent),
                 timeout=30_000,
             )
             bench = page.evaluate("window.__bench")
-            frames = bench["frames"][1:]
-            work = bench["work"]
-            rows = page.evaluate("document.querySelectorAll('#rows .row').length")
+            frames = bench["frames"][1 : at_end["frames"]]
+            work = bench["work"][: at_end["work"]]
+            rows = page.evaluate("window.tailcast.view.shown.length")
+            dom_rows = page.evaluate("document.querySelectorAll('#rows .row').length")
             browser.close()
     finally:
         srv.close()
     result.update(
         lines_published=sent,
         frames=len(frames),
-        fps=round(len(frames) / args.duration, 1),
+        fps=round(len(frames) / flood_s, 1),
         frame_interval_ms={
             "p50": pct(frames, 50),
             "p95": pct(frames, 95),
@@ -241,9 +274,15 @@ def main(argv: list[str] | None = None) -> int:
             "p99": pct(work, 99),
             "max": round(max(work), 1),
         },
-        long_tasks=bench["long"],
-        long_tasks_ms=round(bench["longMs"]),
+        # CPU, not wall time: less at the mercy of a shared machine than fps.
+        main_thread_ms_per_s={
+            k.removesuffix("Duration").lower(): round(1000 * (busy1[k] - busy0[k]) / flood_s)
+            for k in busy0
+        },
+        long_tasks=at_end["long"],
+        long_tasks_ms=round(at_end["longMs"]),
         rows_at_end=rows,
+        rows_in_dom_at_end=dom_rows,
         memory=samples,
     )
     print(json.dumps(result, indent=2))

@@ -120,6 +120,33 @@ export function parse(text, state = PLAIN) {
   return { segs: merged, end: style, plain: merged.map((s) => s.text).join("") };
 }
 
+/**
+ * The SGR state at the end of a text, without its segments: what the next
+ * line starts with. Only the SGR sequences from the last reset on count.
+ * @param {string} text
+ * @param {Style} state the style in force when the text starts
+ * @returns {Style}
+ */
+export function endState(text, state = PLAIN) {
+  if (!hasEscapes(text)) return state;
+  const sgrs = [];
+  ESCAPE.lastIndex = 0;
+  for (let m = ESCAPE.exec(text); m !== null; m = ESCAPE.exec(text)) {
+    if (m[2] === "m") sgrs.push(m[1]);
+  }
+  let from = 0;
+  for (let i = sgrs.length - 1; i >= 0; i--) {
+    const p = sgrs[i];
+    if (p === "" || p === "0" || p.startsWith("0;")) {
+      from = i;
+      state = PLAIN;
+      break;
+    }
+  }
+  for (let i = from; i < sgrs.length; i++) state = applySgr(state, sgrs[i]);
+  return state;
+}
+
 const CUBE = [0, 95, 135, 175, 215, 255];
 
 /** An xterm palette entry 16-255 as "#rrggbb" (0-15 come from the theme's CSS). */

@@ -1,12 +1,13 @@
 // The log view: turns the store's records into rows, once per animation frame.
 //
 // - Batched: the store collects changes; one requestAnimationFrame applies
-//   them (new rows appended in one fragment, dead rows removed), so a flood
-//   of lines costs one layout per frame, not one per line.
-// - Bounded: rows exist only for the store's window (at most its cap, 3000);
-//   chunks off screen are neither laid out nor painted. Scrolling near the
-//   window's top or bottom asks for more history (`onneed`): the window
-//   moves over the whole history and the rows kept on screen stay put.
+//   them to the list of rows (rows.js), then renders what is on screen, so a
+//   flood of lines costs one small layout per frame, not one per line.
+// - Virtual: the list holds a row for each record of the store's window (at
+//   most its cap, 3000) that the view shows, but only the rows on screen and
+//   a margin are in the page (virtual.js). Scrolling near the window's top
+//   or bottom asks for more history (`onneed`): the window moves over the
+//   whole history and the rows on screen stay put.
 // - Merged views stay in time order at the window's edges: records older
 //   than the oldest held of a stream with older history (`floor`), or newer
 //   than the newest held of a stream detached from its live end (`ceil`),
@@ -17,10 +18,11 @@
 // - Views and find: which streams show (one, or several merged) and the find
 //   filter decide which records get a row; matches are marked.
 
-import { compare } from "../store/order.js";
 import { effectiveLevel, folded } from "../store/structure.js";
-import { clock, fillText, makeRow } from "./row.js";
+import { seekTarget, step } from "./navigate.js";
+import { clock, makeRow, rowLabel } from "./row.js";
 import { apply, rebuild } from "./rows.js";
+import { VirtualRows } from "./virtual.js";
 
 export const FOLLOW_SLACK = 50;
 /** Ask for more history when the window's edge is this many screens away. */
@@ -39,7 +41,10 @@ export class LogView {
     this.rowsEl = rows;
     this.more = more;
     this.store = store;
-    this.shown = []; // records with a row, in order
+    this.shown = []; // records with a row in the list (rendered or not), in order
+    this.vrows = new VirtualRows(scroller, rows, (rec) => this._rowFor(rec));
+    this.recOf = new WeakMap(); // a rendered row's record
+    this.center = null; // a record to scroll to the middle of the screen at the next paint
     this.single = null; // the one stream shown, or null: merged view
     this.hidden = new Set(); // streams toggled off in the merged view
     this.matcher = null;
@@ -80,13 +85,20 @@ export class LogView {
     });
     more.addEventListener("click", () => this.resume());
     scroller.classList.add("following");
-    // Scroll anchoring keeps the bottom in view; should it ever lose it
-    // (the first overflow, a rebuild), this puts it back.
+    // Following, scroll anchoring keeps the bottom in view (log.css); should it
+    // ever lose it (the first overflow, a rebuild), this puts it back.
     const anchor = scroller.querySelector(".anchor");
     new IntersectionObserver((entries) => {
       const visible = entries[entries.length - 1].isIntersecting;
       if (!visible && this.following) this._toBottom();
     }, { root: scroller }).observe(anchor);
+    // A new width wraps lines anew: every row is measured again.
+    let width = scroller.clientWidth;
+    new ResizeObserver(() => {
+      if (scroller.clientWidth !== width) this.vrows.invalidate();
+      width = scroller.clientWidth;
+      this.schedule();
+    }).observe(scroller);
   }
 
   schedule() {
@@ -119,6 +131,7 @@ export class LogView {
   }
 
   setView(single, hidden) {
+    if ((single === null) !== (this.single === null)) this.vrows.invalidate(); // the tag column
     this.single = single;
     this.hidden = hidden;
     this.rowsEl.classList.toggle("merged", single === null);
@@ -127,6 +140,7 @@ export class LogView {
 
   setTimes(on) {
     this.times = on;
+    this.vrows.invalidate();
     this.rowsEl.classList.toggle("times", on);
     this.refresh();
   }
@@ -138,7 +152,17 @@ export class LogView {
 
   setRaw(on) {
     this.raw = on;
+    this.vrows.invalidate();
     this.refresh();
+  }
+
+  /** Long lines wrapped (on) or scrolled sideways. */
+  setWrap(on) {
+    if (this.vrows.wrap === on) return;
+    this.vrows.wrap = on;
+    this.vrows.invalidate();
+    this.rowsEl.classList.toggle("nowrap", !on);
+    this.schedule();
   }
 
   /** The streams this view shows. */
@@ -165,6 +189,7 @@ export class LogView {
       { times: this.times, tags: this.single === null, raw: this.raw });
     if (rec === this.current) row.classList.add("current");
     if (rec.m) row.classList.add("hit");
+    this.recOf.set(row, rec);
     return row;
   }
 
@@ -172,6 +197,7 @@ export class LogView {
 
   frame() {
     this.scheduled = false;
+    if (!this.following) this.vrows.capture(); // the rows on screen stay put
     const changes = this.store.take();
     let added = 0;
     if (changes.reset) this.full = true;
@@ -182,18 +208,18 @@ export class LogView {
     if (this.full) {
       this.full = false;
       rebuild(this);
-      if (this.following) this._toBottom();
-      else if (this.wantTop) {
-        this.wantTop = false;
-        this.scroller.scrollTop = 0;
-        this.lastTop = 0;
+      // The line at the top of the screen stays there; gone (filtered out), the selected one shows.
+      const top = this.vrows.anchor[0];
+      if (!this.following && this.current !== null && !(top !== undefined && top.rec.vis)) {
+        this.center ??= this.current;
       }
     } else {
       added = apply(this, changes);
     }
+    this._paint();
     if (!this.following && added > 0) this.newCount += added;
     this._showMore();
-    if (this.target !== null) this._seekTarget();
+    if (this.target !== null) seekTarget(this);
     if (this.pendingStep !== null) {
       const { dir, kind } = this.pendingStep;
       this.pendingStep = null;
@@ -221,6 +247,18 @@ export class LogView {
     this.lastTop = s.scrollTop;
   }
 
+  /** Render the rows on screen: at the bottom, the top, a line centred, or where they were. */
+  _paint() {
+    let mode = { kind: "keep" };
+    if (this.following) mode = { kind: "bottom" };
+    else if (this.wantTop) mode = { kind: "top" };
+    else if (this.center !== null) mode = { kind: "center", rec: this.center };
+    this.wantTop = false;
+    this.center = null;
+    const top = this.vrows.paint(this.shown, mode);
+    if (top !== null) this.lastTop = top;
+  }
+
   _onScroll() {
     const top = this.scroller.scrollTop;
     const movedUp = top < this.lastTop - 1;
@@ -229,6 +267,7 @@ export class LogView {
     else if (!this.following && this._atBottom() && !movedUp && this.attached()) this.resume();
     if (this.following) return;
     const s = this.scroller;
+    this.schedule(); // the rows now on screen
     const room = s.clientHeight * NEED_SCREENS;
     if (top < room) this.onneed(-1);
     if (s.scrollHeight - top - s.clientHeight < room && !this.attached()) this.onneed(1);
@@ -264,8 +303,10 @@ export class LogView {
 
   _showMore() {
     const n = this.newCount;
-    this.more.hidden = this.following;
-    this.more.textContent = n > 0 ? `${n} new line${n === 1 ? "" : "s"} ↓` : "paused — follow ↓";
+    const text = n > 0 ? `${n} new line${n === 1 ? "" : "s"} ↓` : "paused — follow ↓";
+    // Each frame: touch the page only for a change.
+    if (this.more.hidden !== this.following) this.more.hidden = this.following;
+    if (this.more.textContent !== text) this.more.textContent = text;
   }
 
   // -- selection, find navigation, permalinks ------------------------------------
@@ -275,87 +316,32 @@ export class LogView {
       this.current.row.classList.remove("current");
     }
     this.current = rec;
-    if (rec === null || rec.row === null) return;
-    rec.row.classList.add("current");
-    if (scroll) {
+    if (rec === null) return;
+    if (rec.row !== null) rec.row.classList.add("current");
+    if (scroll && rec.vis) {
       this.pause();
-      rec.row.scrollIntoView({ block: "center" });
+      // Rendered and scrolled to now: callers look at it right away.
+      this.center = rec;
+      this._paint();
     }
   }
 
   recordOf(row) {
-    return this.shown.find((r) => r.row === row) ?? null;
-  }
-
-  /** Whether a record is a hit for stepping: a find match, or an error line. */
-  _hit(rec, kind) {
-    if (kind === "find") return rec.m;
-    const level = rec.type === "line" ? effectiveLevel(rec) : undefined;
-    return (level === "error" || level === "fatal") && !rec.follows;
+    return this.recOf.get(row) ?? null;
   }
 
   /**
    * Move to the next (dir 1) or previous (dir -1) hit (`kind`: "find" or
-   * "error"). Past the window's last hit `onedge` decides (search the
-   * history); with `wrap` it goes round to the other end of the window.
+   * "error"); see navigate.js.
    */
   step(dir, kind = "find", wrap = false) {
-    if (this.full) {
-      // The filter just changed: step once the rows are rebuilt.
-      this.pendingStep = { dir, kind };
-      this.schedule();
-      return;
-    }
-    const hits = this.shown.filter((r) => this._hit(r, kind));
-    let i;
-    if (this.current !== null && !this.current.dead) {
-      const pos = hits.findIndex((r) => compare(r, this.current) >= 0);
-      if (dir > 0) {
-        i = pos === -1 ? hits.length : hits[pos] === this.current ? pos + 1 : pos;
-      } else {
-        i = (pos === -1 ? hits.length : pos) - 1;
-      }
-    } else {
-      i = dir > 0 ? 0 : hits.length - 1;
-    }
-    if (i < 0 || i >= hits.length) {
-      if (!wrap) {
-        this.onedge(dir, kind);
-        return;
-      }
-      if (hits.length === 0) return;
-      i = (i + hits.length) % hits.length;
-    }
-    this.select(hits[i]);
+    step(this, dir, kind, wrap);
   }
 
   /** Show a line by stream and seq (a permalink) as soon as it is here. */
   seek(sid, seq) {
     this.target = { sid, seq };
     this.schedule();
-  }
-
-  _seekTarget() {
-    const { sid, seq } = this.target;
-    const rec = this.shown.find((r) => r.sid === sid && r.type === "line"
-      && r.seq <= seq && seq <= r.last);
-    if (rec !== undefined) {
-      this.target = null;
-      this.select(rec);
-      return;
-    }
-    if (this.ontargetMissing(sid, seq)) {
-      this.target = null;
-      return;
-    }
-    const st = this.store.streams.get(sid);
-    if (st !== undefined && st.pos >= seq) {
-      // Arrived and is not shown: left the cap, filtered out or another view.
-      const held = this.store.records.some((r) => r.sid === sid && r.type === "line"
-        && r.seq <= seq && seq <= r.last);
-      this.target = null;
-      this.ontarget(sid, seq, held);
-    }
   }
 
   /** The visible lines as plain text (what "save" downloads). */
@@ -366,17 +352,9 @@ export class LogView {
       if (timestamps && rec.ts !== undefined) parts.push(clock(rec.ts));
       if (tags) parts.push(rec.sid);
       if (rec.type === "line") parts.push(rec.plain);
-      else parts.push(`[${rec.row.querySelector(".tx").textContent}]`);
+      else parts.push(`[${rowLabel(rec)}]`);
       out.push(parts.join(" "));
     }
     return out.length ? `${out.join("\n")}\n` : "";
-  }
-
-  /** Redraw one record's text (e.g. marks after a find change without a rebuild). */
-  redraw(rec) {
-    if (rec.row === null || rec.type !== "line") return;
-    const tx = rec.row.querySelector(".tx");
-    tx.replaceChildren();
-    fillText(tx, rec, null);
   }
 }

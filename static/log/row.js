@@ -6,6 +6,7 @@
 // style="" attributes).
 
 import { isPlain, paletteColour } from "../ansi/ansi.js";
+import { segments } from "../store/render.js";
 import { effectiveLevel } from "../store/structure.js";
 
 /** The level marker's text: readable without its colour. */
@@ -127,7 +128,7 @@ function appendMarked(parent, text, offset, ranges, state) {
 
 /** Fill a line's text element from its segments, with matches marked. */
 export function fillText(el, rec, ranges) {
-  const segs = rec.segs;
+  const segs = segments(rec);
   if (!ranges || ranges.length === 0) {
     if (segs.length === 0) return;
     if (segs.length === 1 && isPlain(segs[0].style)) {
@@ -155,6 +156,11 @@ function gapLabel(rec) {
   }
   if (rec.state === "failed") return `${what} — could not load them`;
   return what;
+}
+
+/** A gap's or a note's text (what its row says). */
+export function rowLabel(rec) {
+  return rec.type === "gap" ? gapLabel(rec) : rec.text;
 }
 
 /**

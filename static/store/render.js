@@ -1,7 +1,7 @@
 // A line record's visible text: what a terminal would leave of `\r`
 // progress output, parsed into styled segments (ANSI SGR).
 
-import { parse } from "../ansi/ansi.js";
+import { endState, parse, stripAnsi } from "../ansi/ansi.js";
 
 /** The text a terminal would leave visible: after `\r`, the last non-empty segment. */
 export function lastSegment(text) {
@@ -11,7 +11,11 @@ export function lastSegment(text) {
   return "";
 }
 
-/** (Re)compute a line record's visible segments; returns the SGR state after it. */
+/**
+ * (Re)compute a line record's visible text; returns the SGR state after it.
+ * Its styled segments wait until a row shows it (segments()): in a flood
+ * most lines are never on screen.
+ */
 export function render(rec) {
   // A `\r` progress line keeps only what is still visible (bounded as it grows).
   const cut = rec.raw.lastIndexOf("\r", rec.raw.length - 2);
@@ -19,13 +23,18 @@ export function render(rec) {
     const shown = lastSegment(rec.raw);
     const at = rec.raw.lastIndexOf(shown, rec.raw.length - 1);
     if (at > 0) {
-      rec.ansiIn = parse(rec.raw.slice(0, at), rec.ansiIn).end;
+      rec.ansiIn = endState(rec.raw.slice(0, at), rec.ansiIn);
       rec.raw = rec.raw.slice(at);
     }
   }
   const shown = lastSegment(rec.raw);
-  const res = parse(shown, rec.ansiIn);
-  rec.segs = res.segs;
-  rec.plain = res.plain;
-  return shown === rec.raw ? res.end : parse(rec.raw, rec.ansiIn).end;
+  rec.segs = null;
+  rec.plain = stripAnsi(shown);
+  return endState(rec.raw, rec.ansiIn);
+}
+
+/** A line record's styled segments (ANSI SGR), parsed the first time they are asked for. */
+export function segments(rec) {
+  rec.segs ??= parse(lastSegment(rec.raw), rec.ansiIn).segs;
+  return rec.segs;
 }

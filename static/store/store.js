@@ -216,7 +216,7 @@ export class Store {
     const rec = {
       id: nextId++, type: "line", sid: st.id, seq: line.seq, last: line.seq, ts: line.ts,
       key, sub, fd: line.fd, raw: line.text, contd: !!line.cont, ansiIn: ansi,
-      segs: null, plain: "", dead: false, row: null, m: false,
+      segs: null, plain: "", dead: false, row: null, m: false, vis: false, h: 0, hg: -1,
     };
     const touched = structure(rec, line, ctx);
     if (touched !== null && !touched.dead && !this.changes.added.has(touched)) {
@@ -284,7 +284,7 @@ export class Store {
     if (st.lo === null) st.lo = from;
     const rec = {
       id: nextId++, type: "gap", sid, from, to, key: st.nextKey(), sub: ++this.sub,
-      state: "idle", lost: 0, dead: false, row: null, m: false,
+      state: "idle", lost: 0, dead: false, row: null, m: false, vis: false, h: 0, hg: -1,
     };
     this._insert(rec);
     this._trim();
@@ -297,7 +297,7 @@ export class Store {
     const st = this._stream(sid);
     const rec = {
       id: nextId++, type: "note", sid, text, cls, key: st.nextKey(), sub: ++this.sub,
-      dead: false, row: null, m: false,
+      dead: false, row: null, m: false, vis: false, h: 0, hg: -1,
     };
     this._insert(rec);
     this._trim();

@@ -34,7 +34,7 @@ export class Toolbar {
 
   apply() {
     const { $, view } = this;
-    $("#rows").classList.toggle("nowrap", !this.wrap);
+    view.setWrap(this.wrap);
     if (view.times !== this.times) view.setTimes(this.times);
     if (view.raw !== this.raw) view.setRaw(this.raw);
     $("#raw").setAttribute("aria-pressed", String(this.raw));

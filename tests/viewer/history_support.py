@@ -68,11 +68,14 @@ def dom_rows(page: Page) -> int:
 
 
 def seq_range(page: Page, sid: str) -> tuple[int, int]:
-    """The lowest and highest seq of the line rows of ``sid`` in the page (0, 0 if none)."""
+    """The lowest and highest seq of the line rows of ``sid`` in the view (0, 0 if none).
+
+    The view's list of rows, rendered or not (the page holds those on screen).
+    """
     lo_hi: list[int] = page.evaluate(
         """sid => {
-          const s = [...document.querySelectorAll(`#rows .row[data-sid="${sid}"][data-seq]`)]
-            .map(e => Number(e.dataset.seq));
+          const s = window.tailcast.view.shown
+            .filter(r => r.sid === sid && r.type === "line").map(r => r.seq);
           return s.length ? [Math.min(...s), Math.max(...s)] : [0, 0];
         }""",
         sid,

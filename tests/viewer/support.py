@@ -25,7 +25,15 @@ from tailcast.server import Server
 from tests.harness import ServerHarness, publish_texts
 from tests.helpers import poll
 
-__all__ = ["TcpProxy", "ThreadServer", "row_seqs", "row_texts"]
+__all__ = [
+    "TcpProxy",
+    "ThreadServer",
+    "dom_row_seqs",
+    "list_texts",
+    "row_seqs",
+    "row_texts",
+    "wait_rows",
+]
 
 T = TypeVar("T")
 STOP_TIMEOUT = 15.0
@@ -226,7 +234,21 @@ class TcpProxy:
 
 
 def row_seqs(page: Page, sid: str) -> list[int]:
-    """The seqs of the line rows of one stream, in page order."""
+    """The seqs of the line rows of one stream in the view, in order.
+
+    The view's list of rows, rendered or not: the page holds only the rows on
+    screen (a virtual list), so a test that counts rows asks the view.
+    """
+    seqs: list[int] = page.evaluate(
+        """sid => window.tailcast.view.shown
+          .filter(r => r.sid === sid && r.type === "line").map(r => r.seq)""",
+        sid,
+    )
+    return seqs
+
+
+def dom_row_seqs(page: Page, sid: str) -> list[int]:
+    """The seqs of the line rows of one stream in the page (on screen and a margin)."""
     seqs: list[int] = page.eval_on_selector_all(
         f'#rows .row[data-sid="{sid}"][data-seq]', "els => els.map(e => Number(e.dataset.seq))"
     )
@@ -236,6 +258,19 @@ def row_seqs(page: Page, sid: str) -> list[int]:
 def row_texts(page: Page, sid: str | None = None) -> list[str]:
     sel = f'#rows .row[data-sid="{sid}"][data-seq] .tx' if sid else "#rows .row[data-seq] .tx"
     texts: list[str] = page.eval_on_selector_all(sel, "els => els.map(e => e.textContent)")
+    return texts
+
+
+def list_texts(page: Page, sid: str) -> list[str]:
+    """The visible text (escapes gone) of the line rows of one stream in the view's list.
+
+    Rendered or not: for more lines than fit on a screen (row_texts reads the page).
+    """
+    texts: list[str] = page.evaluate(
+        """sid => window.tailcast.view.shown
+          .filter(r => r.sid === sid && r.type === "line").map(r => r.plain)""",
+        sid,
+    )
     return texts
 
 

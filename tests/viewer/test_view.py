@@ -13,7 +13,7 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from tests.helpers import poll, run_tailcast
-from tests.viewer.support import ThreadServer, row_seqs, row_texts, wait_rows
+from tests.viewer.support import ThreadServer, dom_row_seqs, row_seqs, row_texts, wait_rows
 
 Server = Callable[..., ThreadServer]
 
@@ -91,6 +91,42 @@ def test_ansi_colours_render_as_styled_spans(
     assert spans["true"]["color"] == "rgb(10, 20, 30)"
     assert spans["greenbg"]["bg"] == "rgb(17, 99, 41)"
     assert spans["bright"]["color"] == "rgb(9, 105, 218)"
+
+
+def test_a_colour_carries_to_the_next_lines(page: Page, server: Server) -> None:
+    # Segments are parsed only when a row shows a line; the SGR state each
+    # line ends with is still worked out in order, as a terminal does.
+    srv = server()
+    sid = srv.add_stream("carry")
+    srv.publish(
+        sid,
+        [
+            "\x1b[31mred starts",
+            "still red",
+            "\x1b[1mbold too\x1b[0m done",
+            "plain again",
+            "\x1b[0;32mgreen",
+            "50%\r\x1b[33m100%",
+            "after the bar",
+        ],
+    )
+    open_viewer(page, srv.url)
+    wait_rows(page, sid, 7)
+    classes = page.eval_on_selector_all(
+        "#rows .row[data-seq] .tx",
+        "els => els.map(e => [...e.querySelectorAll('span')]"
+        ".map(s => [s.className, s.textContent]))",
+    )
+    assert classes == [
+        [["f1", "red starts"]],
+        [["f1", "still red"]],
+        [["b f1", "bold too"]],
+        [],
+        [["f2", "green"]],
+        [["f3", "100%"]],
+        [["f3", "after the bar"]],
+    ]
+    assert row_texts(page, sid)[2:4] == ["bold too done", "plain again"]
 
 
 def test_dark_theme_follows_the_system(page_factory: Callable[..., Page], server: Server) -> None:
@@ -282,7 +318,10 @@ def test_line_cap_holds_under_a_flood(page: Page, server: Server) -> None:
     seqs = row_seqs(page, sid)
     assert seqs == list(range(5701, 6001))
     assert page.evaluate("window.tailcast.store.records.length") == 300
-    assert page.evaluate("document.querySelectorAll('#rows .row').length") == 300
+    # The page holds only the rows on screen: following, the newest.
+    dom = poll(lambda: (d := dom_row_seqs(page, sid)) and d[-1] == 6000 and d)
+    assert 10 < len(dom) < 100
+    assert dom == seqs[-len(dom) :]
 
 
 def test_merged_view_and_stream_toggles(page: Page, server: Server) -> None:
