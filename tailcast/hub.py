@@ -176,6 +176,7 @@ class Hub:
         if stream_id in self.streams:
             raise ValueError(f"stream {stream_id!r} exists already")
         stream = Stream(stream_id, name, kind, epoch, self._memory_history(), dict(detail))
+        stream.numbered_elsewhere = True
         stream.history.append(first_seq, list(lines))
         if not lines:
             stream.history.last_seq = first_seq - 1
