@@ -123,8 +123,16 @@ class Mirror:
             if stream.last_seq == 0:  # nothing kept of this epoch: read it as a new stream
                 self._drop(record.id)
                 continue
+            self._attach_own(stream)
             self._mirrored[record.id] = _Mirrored(stream, record)
             self.hub.set_state(stream, record.state, **record.extra)
+
+    def _attach_own(self, stream: Stream) -> None:
+        """One of this node's own sources: its controller and stats provider are here."""
+        own = self.local.streams.get(stream.id) if self.local is not None else None
+        if own is not None and own.epoch == stream.epoch:
+            stream.controller = own.controller
+            stream.stats_provider = own.stats_provider
 
     async def stop(self) -> None:
         await self._link.cancel()
@@ -238,10 +246,7 @@ class Mirror:
                 first_seq=first,
                 lines=lines,
             )
-            own = self.local.streams.get(record.id) if self.local is not None else None
-            if own is not None and own.epoch == record.epoch:
-                stream.controller = own.controller
-                stream.stats_provider = own.stats_provider
+            self._attach_own(stream)
             m = _Mirrored(stream, record, pos)
             self._mirrored[record.id] = m
         m.record = record

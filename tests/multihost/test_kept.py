@@ -19,10 +19,15 @@ from typing import Any
 import aiohttp
 import redis.asyncio as aioredis
 
+from tailcast.history.store import HistoryStore
+from tailcast.hub import Hub
 from tailcast.multihost import keys
 from tailcast.multihost.kept import FILE_NAME, KeptRecords
+from tailcast.multihost.mirror import Mirror
+from tailcast.multihost.publisher import Publisher
 from tests.helpers import DEADLINE, apoll, assert_contiguous, run_tailcast, texts, ws_connect
 from tests.multihost.conftest import AgentHarness, RedisServer, redis_seqs, web_config, writer
+from tests.multihost.test_mirror import FakeController
 
 
 async def infos(session: aiohttp.ClientSession, url: str) -> dict[str, dict[str, Any]]:
@@ -211,3 +216,34 @@ def test_kept_records_round_trip_and_a_damaged_file_is_no_record(tmp_path: Path)
     path.write_bytes(b'{"app": {"id": "app"}, "torn')
     assert KeptRecords(path).load() == []
     assert KeptRecords(None).load() == []
+
+
+async def test_a_restored_own_stream_keeps_its_controller(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """The node's own process stream, restored from the data dir, still answers restart/stop."""
+    url = redis_server.url
+    epochs: list[str] = []
+    for run in range(2):
+        own_store = HistoryStore.open(tmp_path / "own")
+        store = HistoryStore.open(tmp_path / "web")
+        local, hub = Hub(10, store=own_store), Hub(10, store=store)
+        own = local.add_stream("job", "cmd")
+        controller = FakeController()
+        own.controller = controller
+        local.set_state(own, "live")
+        if run == 0:
+            local.publish_lines(own, [(1.0, f"job {n}", "out", False) for n in (1, 2, 3)])
+        publisher, mirror = Publisher(url, local), Mirror(url, hub, local)
+        await publisher.start()
+        await mirror.start()
+        try:
+            await apoll(lambda hub=hub: "job" in hub.streams and hub.streams["job"].last_seq == 3)
+            assert hub.streams["job"].controller is controller
+            epochs.append(hub.streams["job"].epoch)
+        finally:
+            await publisher.stop()
+            await mirror.stop()
+            store.close()
+            own_store.close()
+    assert epochs[0] == epochs[1]  # kept on both sides: the same stream
