@@ -34,6 +34,7 @@ from tailcast.protocol.wire import decode_line  # re-exported: its old home
 from tailcast.stream import Controller, StatsProvider, Stream  # re-exported: hub API
 
 __all__ = [
+    "MIRROR_KEY",
     "STATES",
     "Controller",
     "Hub",
@@ -45,6 +46,8 @@ __all__ = [
 
 STATES = frozenset({"waiting", "live", "exited", "error"})
 EVENTS = frozenset({"truncated", "rotated", "reattached"})
+# The source key of a mirrored stream in the store, before its epoch.
+MIRROR_KEY = "mirror:"
 
 
 class HubListener(Protocol):
@@ -106,8 +109,15 @@ class Hub:
             self.listener.on_streams([stream], [])
         return stream
 
-    def _open_history(self, stream_id: str, kind: str, key: str) -> tuple[StreamHistory, str]:
-        new_epoch = f"{self._epoch}-{next(self._created)}"
+    def _open_history(
+        self, stream_id: str, kind: str, key: str, epoch: str | None = None
+    ) -> tuple[StreamHistory, str]:
+        """The stream's history and epoch: the store's from before when it is the same source.
+
+        ``epoch`` given (a mirrored stream: numbered by its agent) is the epoch
+        of a stream new to the store, instead of one made here.
+        """
+        new_epoch = epoch or f"{self._epoch}-{next(self._created)}"
         if self.store is None:
             return self._memory_history(), new_epoch
         try:
@@ -173,15 +183,25 @@ class Hub:
     ) -> Stream:
         """Create a stream with the id and epoch it has elsewhere, with its history.
 
-        ``lines`` (numbered from ``first_seq``) fill the ring before anyone can
-        subscribe, so clients see them as history, not as new lines.
+        With a store the history is on disk, under a source key that holds
+        the epoch: what the store kept of this id *and epoch* goes on (a web
+        node restarted with ``--data-dir``); a kept copy of another epoch is
+        dropped, as its numbering is not this one's. ``lines`` (numbered from
+        ``first_seq``; those the kept copy has are skipped) fill the history
+        before anyone can subscribe, so clients see them as history, not as
+        new lines.
         """
         if stream_id in self.streams:
             raise ValueError(f"stream {stream_id!r} exists already")
-        stream = Stream(stream_id, name, kind, epoch, self._memory_history(), dict(detail))
-        stream.history.append(first_seq, list(lines))
-        if not lines:
-            stream.history.last_seq = first_seq - 1
+        if self.store is None:
+            history = self._memory_history()
+        else:
+            history, _ = self._open_history(stream_id, kind, MIRROR_KEY + epoch, epoch)
+        stream = Stream(stream_id, name, kind, epoch, history, dict(detail))
+        stream.numbered_elsewhere = True
+        skip = stream.last_seq + 1 - first_seq
+        if skip < len(lines):
+            stream.history.append(max(first_seq, stream.last_seq + 1), list(lines[max(skip, 0) :]))
         self.streams[stream_id] = stream
         if self.listener is not None:
             self.listener.on_streams([stream], [])

@@ -198,7 +198,12 @@ class Registry:
         if stream.id in client.cursors:
             return
         if since is not None and stream.id in since:
-            after = min(since[stream.id], stream.last_seq)
+            after = since[stream.id]
+            # A mirrored stream's client may come from a web node that is
+            # ahead of this one: it waits for the lines after what it had,
+            # rather than getting again those this node has not reached yet.
+            if not stream.numbered_elsewhere:
+                after = min(after, stream.last_seq)
         else:
             count = DEFAULT_TAIL if tail is None else tail
             after = max(stream.last_seq - count, stream.first_seq - 1, 0)

@@ -37,7 +37,10 @@ from tailcast.web.app import make_app
 from tailcast.web.guard import GUARD, ConnectionGuard, GuardLimits
 from tailcast.web.listen import GuardedSite, plan_limits
 
-__all__ = ["SOURCE_CLOSE_TIMEOUT", "Server"]
+__all__ = ["OWN_DIR", "SOURCE_CLOSE_TIMEOUT", "Server"]
+
+# A web node's own sources' history, inside the data dir (multi-host mode).
+OWN_DIR = "own"
 
 log = logging.getLogger("tailcast.server")
 
@@ -55,10 +58,11 @@ class Server:
             max_lines=config.history,
             max_bytes=config.history_bytes,
         )
+        self.own_store: HistoryStore | None = None
         try:
             self._build(config, sources)
         except BaseException:
-            self.store.close()
+            self._close_stores()
             raise
 
     def _build(self, config: Config, sources: list[Source] | None) -> None:
@@ -78,8 +82,22 @@ class Server:
         self.redis: WebNode | None = None
         source_hub = self.hub
         if config.redis:
-            source_hub = Hub(config.history, history_bytes=config.history_bytes, redactor=redactor)
             own = sources if sources is not None else config.sources
+            if own:
+                # Their history on disk as an agent's: DATA/own (a store of its
+                # own, as their ids are those of their mirrored copies in DATA).
+                self.own_store = HistoryStore.open(
+                    self.store.root / OWN_DIR,
+                    disk_budget=config.disk_budget,
+                    max_lines=config.history,
+                    max_bytes=config.history_bytes,
+                )
+            source_hub = Hub(
+                config.history,
+                store=self.own_store,
+                history_bytes=config.history_bytes,
+                redactor=redactor,
+            )
             self.redis = WebNode(config.redis, self.hub, source_hub if own else None)
         self.source_hub = source_hub
         # Building sources creates their streams and may raise ConfigError:
@@ -173,6 +191,12 @@ class Server:
         if self.redis is not None:
             await self.redis.stop()
         # Last: nothing publishes any more. A private data dir goes here.
+        self._close_stores()
+
+    def _close_stores(self) -> None:
+        if self.own_store is not None:  # first: it may lie in a private dir
+            self.own_store.close()
+            self.own_store = None
         self.store.close()
 
     def statistics(self) -> dict[str, Any]:

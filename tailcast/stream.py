@@ -60,6 +60,9 @@ class Stream:
         self.lines_in = 0
         self.bytes_in = 0
         self.messages = MessageState()  # where its lines are in a multi-line message
+        # Numbered by an agent (a mirrored stream): a seq past last_seq is one
+        # this node has not mirrored yet, not a position from another epoch.
+        self.numbered_elsewhere = False
 
     @property
     def last_seq(self) -> int:

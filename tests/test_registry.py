@@ -411,3 +411,29 @@ async def test_a_wildcard_gets_a_replaced_stream_from_its_start_and_wanted_is_bo
         hub.remove_stream(name)
     assert list(client.wanted) == ["c", "d", "e"]
     assert set(reg._wanted) == {"c", "d", "e"}
+
+
+async def test_a_resume_ahead_of_a_mirrored_stream_waits_for_the_lines_after_it() -> None:
+    """A client moving from a web node ahead of this one: nothing it had is sent again."""
+    hub, reg = make()
+    lines = [json.dumps({"seq": n, "text": f"{n:010d}"}).encode() for n in range(1, 11)]
+    stream = hub.adopt_stream("m", "m", "stdin", "e-1", {}, first_seq=1, lines=lines)
+    client = reg.connect()
+    reg.subscribe(client, ["m"], since={"m": 15})  # it had 1..15 from the other node
+    assert take(client).lines.get("m", []) == []
+    more = [json.dumps({"seq": n, "text": f"{n:010d}"}).encode() for n in range(11, 21)]
+    hub.publish_numbered(stream, 11, more)
+    seen = take(client)
+    assert seen.lines["m"] == [16, 17, 18, 19, 20]
+    assert seen.gaps == []
+
+
+async def test_a_resume_ahead_of_a_local_stream_is_clamped_to_its_end() -> None:
+    """Numbered here: a ``since`` past the end is not one of this stream's positions."""
+    hub, reg = make()
+    stream = hub.add_stream("s", "stdin")
+    publish(hub, stream, 10)
+    client = reg.connect()
+    reg.subscribe(client, ["s"], since={"s": 15})
+    publish(hub, stream, 3)
+    assert take(client).lines["s"] == [11, 12, 13]

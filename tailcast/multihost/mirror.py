@@ -24,6 +24,13 @@ carries on reading from the last seq it holds (a batch earlier, see
 The hash is also re-read every :data:`RESYNC` seconds, so an event trimmed
 away before it was read delays a change, never loses it.
 A stream leaves a web node only when its agent removes it.
+
+With a history store (``serve --redis URL --data-dir DIR``) a mirrored
+stream's history is on disk under the agent's epoch and numbers, and its
+record in ``DIR/mirror.json`` (:mod:`~tailcast.multihost.kept`): a node
+started again restores those streams first, then reads on from the last seq
+it kept, like after an outage. A new epoch replaces the kept copy (its
+numbering is not the new one's); a removed stream's copy is deleted.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from tailcast.hub import Hub, Stream
 from tailcast.multihost import keys
 from tailcast.multihost.client import BLOCK_MS, hgetall, newest, xread, xread_items
+from tailcast.multihost.kept import FILE_NAME, KeptRecords
 from tailcast.multihost.reconnect import Link
 
 if TYPE_CHECKING:
@@ -79,6 +87,10 @@ class Mirror:
         self.local = local
         self._mirrored: dict[str, _Mirrored] = {}
         self._events_pos = "0-0"
+        store = hub.store
+        self._kept = KeptRecords(
+            store.root / FILE_NAME if store is not None and not store.private else None
+        )
         self._link = Link(url, log, "mirroring", "retrying", on_outage=self._unreachable)
         self.connected = self._link.connected
         self.lines_mirrored = 0
@@ -93,8 +105,34 @@ class Mirror:
         return self._link.last_error
 
     async def start(self) -> None:
-        """Connect and mirror what Redis has now (raises on failure), then follow it."""
+        """Connect and mirror what Redis has now (raises on failure), then follow it.
+
+        First the streams kept from a previous run (``--data-dir``), so that
+        the first sync reads each on from its last kept seq.
+        """
+        self._restore()
         await self._link.start(self._sync, self._follow)
+
+    def _restore(self) -> None:
+        for record in self._kept.load():
+            if record.id in self.hub.streams:
+                continue
+            stream = self.hub.adopt_stream(
+                record.id, record.name, record.kind, record.epoch, record.detail
+            )
+            if stream.last_seq == 0:  # nothing kept of this epoch: read it as a new stream
+                self._drop(record.id)
+                continue
+            self._attach_own(stream)
+            self._mirrored[record.id] = _Mirrored(stream, record)
+            self.hub.set_state(stream, record.state, **record.extra)
+
+    def _attach_own(self, stream: Stream) -> None:
+        """One of this node's own sources: its controller and stats provider are here."""
+        own = self.local.streams.get(stream.id) if self.local is not None else None
+        if own is not None and own.epoch == stream.epoch:
+            stream.controller = own.controller
+            stream.stats_provider = own.stats_provider
 
     async def stop(self) -> None:
         await self._link.cancel()
@@ -173,8 +211,8 @@ class Mirror:
             if record is not None:
                 await self._record(client, record)
         elif kind == keys.EVENT_REMOVE:
-            if self._mirrored.pop(stream_id, None) is not None:
-                self.hub.remove_stream(stream_id)
+            if stream_id in self._mirrored:
+                self._drop(stream_id)
         elif kind == keys.EVENT_STATUS:
             m = self._mirrored.get(stream_id)
             try:
@@ -194,8 +232,7 @@ class Mirror:
             if m is not None and m.record.epoch != record.epoch:
                 # The agent restarted: numbering restarts, so the stream is
                 # replaced (with no await in between: never seen missing).
-                del self._mirrored[record.id]
-                self.hub.remove_stream(record.id)
+                self._drop(record.id)
                 m = None
         if m is None:
             if record.id in self.hub.streams:
@@ -209,14 +246,20 @@ class Mirror:
                 first_seq=first,
                 lines=lines,
             )
-            own = self.local.streams.get(record.id) if self.local is not None else None
-            if own is not None and own.epoch == record.epoch:
-                stream.controller = own.controller
-                stream.stats_provider = own.stats_provider
+            self._attach_own(stream)
             m = _Mirrored(stream, record, pos)
             self._mirrored[record.id] = m
         m.record = record
+        self._kept.put(record)
         self.hub.set_state(m.stream, record.state, **record.extra)
+
+    def _drop(self, stream_id: str) -> None:
+        """A stream gone from this node (removed, or replaced by a new epoch), kept copy too."""
+        self._mirrored.pop(stream_id, None)
+        self.hub.remove_stream(stream_id)
+        if self.hub.store is not None:
+            self.hub.store.remove_stream(stream_id)
+        self._kept.remove(stream_id)
 
     async def _history(self, client: Redis, key: str) -> tuple[int, list[bytes], str]:
         """The newest contiguous run of up to ``history`` lines Redis has for ``key``.

@@ -21,10 +21,12 @@ from tailcast.multihost.client import connect, redact, redis_errors
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["BACKOFF", "Link", "reconnect_forever"]
+__all__ = ["BACKOFF", "CANCEL_RETRY", "Link", "reconnect_forever"]
 
 # Seconds between attempts while Redis is away (the last one repeats).
 BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0)
+# How long a cancelled task may take before it is cancelled again (see Link.cancel).
+CANCEL_RETRY = 0.5
 
 
 async def reconnect_forever(
@@ -120,11 +122,21 @@ class Link:
         self.last_error = str(exc)
 
     async def cancel(self) -> None:
-        """End the task (the client stays open: a last word may still be sent)."""
-        if self._task is not None:
-            self._task.cancel()
+        """End the task (the client stays open: a last word may still be sent).
+
+        Cancelled again until it ends: redis-py writes through
+        ``asyncio.wait_for``, which on Python < 3.12 returns the write's result
+        and drops the cancellation when the write completes in the same loop
+        turn as the cancel (CPython gh-86296). Seen under load: the task went
+        on pinging and ``stop()`` never returned.
+        """
+        task = self._task
+        if task is not None:
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=CANCEL_RETRY)
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
             self._task = None
 
     async def close(self) -> None:

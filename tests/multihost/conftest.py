@@ -7,6 +7,7 @@ port, as an operator's restart would.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import signal
 import socket
@@ -163,6 +164,14 @@ class AgentHarness:
         self.hub.publish_lines(
             stream, [(now, f"{stream.id} {start + i + 1}", None, False) for i in range(count)]
         )
+
+
+async def writer(agent: AgentHarness, stream_id: str, total: int, per_step: int) -> None:
+    """Feed lines at a steady pace (pacing, not synchronisation)."""
+    stream = agent.hub.streams[stream_id]
+    while stream.last_seq < total:
+        agent.write(stream, min(per_step, total - stream.last_seq))
+        await asyncio.sleep(0.005)
 
 
 @pytest_asyncio.fixture

@@ -164,3 +164,36 @@ async def test_link_start_raises_when_the_first_sync_fails() -> None:
         await link.start(sync, work)
     assert not link.running
     await link.close()
+
+
+async def test_cancel_ends_a_task_that_lost_the_first_cancellation(
+    redis_server: RedisServer,
+) -> None:
+    """Python < 3.12's ``asyncio.wait_for`` (redis-py writes through it) may drop a cancel.
+
+    The race cannot be made to happen on demand, so the work here drops the
+    first cancellation itself, as ``wait_for`` does when the write completes
+    in the same loop turn; ``cancel()`` must still end the task.
+    """
+    link = Link(redis_server.url, logging.getLogger("tests.multihost.cancel"), "testing", "waiting")
+    dropped: list[int] = []
+
+    async def sync(client: Any) -> None:
+        await client.ping()
+
+    async def work(client: Any) -> None:
+        while True:
+            try:
+                await client.ping()
+                await asyncio.sleep(0.01)  # pacing the pings, not synchronisation
+            except asyncio.CancelledError:
+                if dropped:
+                    raise
+                dropped.append(1)  # lost, as in the wait_for race
+
+    await link.start(sync, work)
+    try:
+        await asyncio.wait_for(link.cancel(), timeout=10 * reconnect.CANCEL_RETRY + 10)
+        assert dropped == [1] and not link.running
+    finally:
+        await link.close()

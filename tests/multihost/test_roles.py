@@ -7,26 +7,22 @@ loopback); the agents' streams are fed by the test so that every line is known.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from tailcast.config import parse_source
 from tailcast.errors import ConfigError
 from tailcast.hub import Hub
 from tailcast.multihost.roles import Agent, WebNode
+from tailcast.server import OWN_DIR
 from tests.harness import make_config
 from tests.helpers import apoll, assert_contiguous, texts, ws_connect
-from tests.multihost.conftest import AgentHarness, RedisServer, free_port, web_config
-
-
-async def writer(agent: AgentHarness, stream_id: str, total: int, per_step: int) -> None:
-    """Feed lines at a steady pace (pacing, not synchronisation)."""
-    stream = agent.hub.streams[stream_id]
-    while stream.last_seq < total:
-        agent.write(stream, min(per_step, total - stream.last_seq))
-        await asyncio.sleep(0.005)
+from tests.multihost.conftest import RedisServer, free_port, web_config, writer
 
 
 async def test_two_agents_two_web_nodes_client_moves_between_nodes(
@@ -109,3 +105,29 @@ async def test_web_node_publishes_only_when_it_has_sources_of_its_own(
 async def test_unreachable_redis_fails_the_start(start_agent: Callable[..., Any]) -> None:
     with pytest.raises(ConfigError, match="cannot reach"):
         await start_agent(f"redis://127.0.0.1:{free_port()}", "app")
+
+
+async def test_a_web_nodes_own_sources_keep_their_history_in_its_data_dir(
+    tmp_path: Path, redis_server: RedisServer, start_server: Callable[..., Any]
+) -> None:
+    """``serve --redis URL --data-dir DIR FILE``: the file's stream goes on like an agent's."""
+    log = tmp_path / "own.log"
+    log.write_text("one\ntwo\n")
+    data = tmp_path / "web"
+    config = web_config(redis_server.url, data_dir=str(data), lines=10)
+    spec = parse_source(f"own={log}")
+    first = await start_server(config, specs=(spec,))
+    await apoll(lambda: "own" in first.hub.streams and first.hub.streams["own"].last_seq == 2)
+    own_store = first.server.own_store
+    assert own_store is not None and own_store.root == data / OWN_DIR
+    epoch = first.server.source_hub.streams["own"].epoch
+    await first.stop()
+    with log.open("a") as f:
+        f.write("three\n")  # while the node is down: read on from where it was
+    second = await start_server(config, specs=(spec,))
+    await apoll(lambda: "own" in second.hub.streams and second.hub.streams["own"].last_seq == 3)
+    # The same epoch as published and as mirrored: clients' positions stay valid.
+    assert second.server.source_hub.streams["own"].epoch == epoch
+    assert second.hub.streams["own"].epoch == epoch
+    _, lines = second.hub.streams["own"].lines_after(0)
+    assert [json.loads(line)["text"] for line in lines] == ["one", "two", "three"]
