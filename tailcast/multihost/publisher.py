@@ -2,14 +2,19 @@
 
 :class:`Publisher` is the listener of the *agent's* hub (a hub no client reads
 directly). ``on_lines`` only wakes the publishing task — it copies nothing: the
-lines wait in the hub's own bounded history ring until they are in Redis. So
+lines wait in the hub's own bounded history until they are in Redis. So
 while Redis is slow or away, an agent holds at most ``--history`` lines per
 stream and nothing grows; when Redis is back, the task asks it for the last
 entry id of each stream and publishes everything after it that is still in the
 ring. Lines that left the ring meanwhile are lost, counted in ``lines_lost``,
 and show up on web nodes as a ``gap`` (the seq numbers jump).
 
-Each batch of up to :data:`BATCH` lines goes in as one entry, ``XADD KEY MINID
+The lines to publish are the hub's own encoded bytes, never re-encoded:
+``on_lines`` keeps a reference to each list the hub stored (``_fresh``, only
+while the ring still holds those lines, so it costs no memory of its own), and
+the task slices batches out of them; after an outage, or for lines that left
+the ring, it reads them back from the history instead. Each batch of up to
+:data:`BATCH` lines goes in as one entry, ``XADD KEY MINID
 BOUND FIRSTSEQ-0 l LINES n COUNT``, :data:`PIPELINE` entries per round trip: the
 id makes a repeated publish an error from Redis ("equal or smaller"), which
 here just means "already there"; the bound (:func:`~tailcast.multihost.keys.trim_minid`)
@@ -78,6 +83,9 @@ class Publisher:
         self._dirty: set[str] = set(hub.streams)  # records to (re)write
         self._removed: set[str] = set()
         self._events: deque[tuple[str, bytes]] = deque(maxlen=MAX_EVENTS)
+        # Per stream id: the stream and the line lists the hub handed over since
+        # (first seq, lines), oldest first; see _fresh_after.
+        self._fresh: dict[str, tuple[Stream, deque[tuple[int, Sequence[bytes]]]]] = {}
         self._wake = asyncio.Event()
         self._link = Link(
             url, log, "publishing", f"lines wait in the local ring ({hub.history} per stream)"
@@ -100,6 +108,15 @@ class Publisher:
     # -- hub listener (plain functions: never await, never copy lines) ----------------
 
     def on_lines(self, stream: Stream, first_seq: int, lines: Sequence[bytes]) -> None:
+        held = self._fresh.get(stream.id)
+        if held is None or held[0] is not stream:
+            held = self._fresh[stream.id] = (stream, deque())
+        chunks = held[1]
+        chunks.append((first_seq, lines))
+        # Held only while the ring holds them too: a reference, not a copy.
+        oldest = stream.history.ring_first
+        while chunks[0][0] + len(chunks[0][1]) <= oldest:
+            chunks.popleft()
         self._wake.set()
 
     def on_status(self, stream: Stream, frame: bytes) -> None:
@@ -115,6 +132,7 @@ class Publisher:
             self._dirty.add(stream.id)
             self._removed.discard(stream.id)
         for stream in removed:
+            self._fresh.pop(stream.id, None)
             self._removed.add(stream.id)
             self._published.pop(stream.id, None)
             self._confirmed.pop(stream.id, None)
@@ -309,15 +327,35 @@ class Publisher:
 
     def _batches(self, stream: Stream, done: int) -> list[tuple[int, list[bytes]]]:
         """Up to PIPELINE batches of up to BATCH lines after ``done`` (at least one)."""
-        batches: list[tuple[int, list[bytes]]] = []
-        after = done
-        while len(batches) < PIPELINE:
-            first, lines = stream.lines_after(after, BATCH)
-            if not lines or (batches and first != after + 1):
-                break  # (a hole is counted as lost by the next round)
-            batches.append((first, lines))
-            after = first + len(lines) - 1
-        return batches
+        first, lines = self._fresh_after(stream, done, BATCH * PIPELINE)
+        if not lines:
+            first, lines = stream.lines_after(done, BATCH * PIPELINE)
+        # (a hole stops the read: it is counted as lost by the next round)
+        return [(first + i, lines[i : i + BATCH]) for i in range(0, len(lines), BATCH)]
+
+    def _fresh_after(self, stream: Stream, done: int, limit: int) -> tuple[int, list[bytes]]:
+        """Up to ``limit`` lines after ``done`` from the lists the hub handed over.
+
+        None (``[]``) when those lists do not begin at ``done + 1`` (after an
+        outage, or lines that left the ring): then the history has them.
+        """
+        held = self._fresh.get(stream.id)
+        if held is None or held[0] is not stream:
+            return done + 1, []
+        chunks = held[1]
+        seq = done + 1
+        while chunks and chunks[0][0] + len(chunks[0][1]) <= seq:
+            chunks.popleft()  # in Redis already
+        if not chunks or chunks[0][0] > seq:
+            return seq, []
+        out: list[bytes] = []
+        for first, lines in chunks:
+            if first > seq or len(out) >= limit:
+                break  # a jump in numbering: the next round sees it
+            skip = seq - first  # (only the first list can begin before seq)
+            out.extend(lines[skip : skip + limit - len(out)])
+            seq = first + len(lines)
+        return done + 1, out
 
     async def _send(self, client: Redis, key: str, batches: list[tuple[int, list[bytes]]]) -> None:
         """One round trip: an XADD per batch, id = its first seq, trimmed by seq."""
