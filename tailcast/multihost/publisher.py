@@ -180,18 +180,20 @@ class Publisher:
                     self._dirty.add(stream_id)  # retry: the owner may be gone now
                 next_beat = loop.time() + HEARTBEAT
                 continue
-            if not self._pending():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), max(0.0, next_beat - loop.time()))
-                if not self._wake.is_set():
-                    continue  # time for the heartbeat
-            # One round trip per LINGER at most, unless a whole batch waits: lines
-            # written a few at a time then share an entry (a line-at-a-time writer
-            # would otherwise cost the agent, Redis and every web node a command
-            # per line). A line after a quiet spell goes at once.
-            delay = began + LINGER - loop.time()
-            if delay > 0 and self._waiting() < BATCH:
-                await asyncio.sleep(delay)
+            if self._pending():
+                # Busy: one round trip per LINGER at most, unless a whole batch
+                # waits. Lines written a few at a time then share an entry (a
+                # line-at-a-time writer would otherwise cost the agent, Redis
+                # and every web node a command per line).
+                delay = began + LINGER - loop.time()
+                if delay > 0 and self._waiting() < BATCH:
+                    await asyncio.sleep(delay)
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, next_beat - loop.time())):
+                    await self._wake.wait()
+            # New lines after a quiet spell go at once; what follows them
+            # within LINGER shares the next round trip.
 
     def _waiting(self) -> int:
         """Lines in the hub that Redis does not have yet (registered streams)."""

@@ -122,7 +122,11 @@ class Link:
     async def cancel(self) -> None:
         """End the task (the client stays open: a last word may still be sent)."""
         if self._task is not None:
-            self._task.cancel()
+            # Again until it ends: on 3.11 a cancel that arrives as an awaited
+            # wait_for() completes is dropped, and one await would wait for ever.
+            while not self._task.done():
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=0.1)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
