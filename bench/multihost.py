@@ -5,6 +5,7 @@ Usage::
     python bench/multihost.py                 # both scenarios (a few minutes)
     python bench/multihost.py --quick         # smaller burst, shorter fleet run
     python bench/multihost.py --baseline      # also the burst into one plain node
+    python bench/multihost.py --profile DIR   # agents and web nodes under cProfile
 
 - **burst**: one agent following a file (``tailcast agent --redis URL FILE``)
   gets a burst of 500 000 lines; one web node (``tailcast serve --redis URL``)
@@ -65,8 +66,19 @@ class Setup:
     redis_port: int = 0
 
 
-def tailcast(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tailcast", *args]
+PROFILE_ENV = "TAILCAST_BENCH_PROFILE"  # --profile: where each process writes its cProfile
+
+
+def python(name: str) -> list[str]:
+    """The interpreter, under cProfile (``DIR/NAME.prof``) with ``--profile DIR``."""
+    where = os.environ.get(PROFILE_ENV)
+    if not where:
+        return [sys.executable]
+    return [sys.executable, "-m", "cProfile", "-o", os.path.join(where, f"{name}.prof")]
+
+
+def tailcast(*args: str, name: str = "tailcast") -> list[str]:
+    return [*python(name), "-m", "tailcast", *args]
 
 
 def start_redis(args: argparse.Namespace, workdir: str, groups: dict[str, Group]) -> int:
@@ -87,7 +99,14 @@ def start_web_nodes(
         port = free_port()
         log = os.path.join(workdir, f"web{i}.stderr")
         argv = tailcast(
-            "serve", "--redis", url, "--port", str(port), "--history", str(args.history)
+            "serve",
+            "--redis",
+            url,
+            "--port",
+            str(port),
+            "--history",
+            str(args.history),
+            name=f"web{i}",
         )
         groups[f"web{i}"] = Group.start_pipeline(f"web{i}", [argv], main=0, log=log)
         wait_listening(groups[f"web{i}"], port, log)
@@ -101,15 +120,17 @@ def start_multihost(paths: list[str], args: argparse.Namespace, workdir: str) ->
     rport = start_redis(args, workdir, groups)
     url = f"redis://127.0.0.1:{rport}/0"
     if len(paths) == 1:
-        argv = tailcast("agent", "--redis", url, "--history", str(args.history), paths[0])
+        argv = tailcast(
+            "agent", "--redis", url, "--history", str(args.history), paths[0], name="agent"
+        )
         log = os.path.join(workdir, "agent.stderr")
         groups["agent"] = Group.start_pipeline("agent", [argv], main=0, log=log)
     else:
         per = args.agents_per_process
         for i in range(0, len(paths), per):
-            argv = [sys.executable, __file__, "--history", str(args.history), "--host-agents", url]
-            log = os.path.join(workdir, f"agents{i}.stderr")
             name = f"agents{i // per}"
+            argv = [*python(name), __file__, "--history", str(args.history), "--host-agents", url]
+            log = os.path.join(workdir, f"agents{i}.stderr")
             groups[name] = Group.start_pipeline(name, [argv + paths[i : i + per]], main=0, log=log)
     ports = start_web_nodes(url, args, workdir, groups)
     return Setup(groups, ports, rport)
@@ -374,6 +395,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json-every", type=int, default=64)
     p.add_argument("--redis-server", default=shutil.which("redis-server") or "redis-server")
     p.add_argument("--json", help="write results here (default bench/results/multihost-*.json)")
+    p.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="run agents and web nodes under cProfile, writing DIR/NAME.prof (slower)",
+    )
     p.add_argument("--host-agents", nargs="+", metavar=("URL", "FILE"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -382,6 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.host_agents:
         return host_agents(args.host_agents[0], args.host_agents[1:], args.history)
+    if args.profile:
+        os.environ[PROFILE_ENV] = os.path.abspath(args.profile)
+        os.makedirs(args.profile, exist_ok=True)
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
     )

@@ -257,7 +257,7 @@ class Hub:
         batch = list(pieces)
         # Level and follows per piece, then one shared time stamp and fd: the
         # batch encoder formats each of those once.
-        marks = annotate(stream.messages, [(p.text, p.cont) for p in batch], fd, level)
+        marks = annotate(stream.messages, batch, fd, level)  # (a Piece is a (text, cont))
         encoded = wire.encode_lines(stream.last_seq + 1, when, batch, fd, marks)
         self._store(stream, encoded, checkpoint=checkpoint)
         return batch

@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from tailcast.history.log import StreamLog
@@ -127,11 +127,13 @@ class StreamHistory:
             ring.clear()
             self.ring_bytes = 0
             lines = lines[len(lines) - ring.maxlen :]
-        for line in lines:
-            if len(ring) == ring.maxlen:
-                self.ring_bytes -= len(ring[0])
-            ring.append(line)
-            self.ring_bytes += len(line)
+        if ring.maxlen is not None:
+            # The lines the ring pushes out (its oldest), then all of them in one go.
+            out = len(ring) + len(lines) - ring.maxlen
+            if out > 0:
+                self.ring_bytes -= sum(map(len, itertools.islice(ring, out)))
+        ring.extend(lines)
+        self.ring_bytes += sum(map(len, lines))
         while self.ring_bytes > self.memory_bytes and len(ring) > 1:
             self.ring_bytes -= len(ring.popleft())
 
@@ -186,12 +188,30 @@ class StreamHistory:
         start = max(start, ring_first)
         out: list[bytes] = []
         size = 0
-        for line in itertools.islice(self.ring, start - ring_first, None):
+        for line in self._ring_from(start - ring_first):
             out.append(line)
             size += len(line)
             if size >= max_bytes or (max_lines is not None and len(out) >= max_lines):
                 break
         return start, out
+
+    def _ring_from(self, skip: int) -> Iterable[bytes]:
+        """The ring's lines from index ``skip`` on, walked from the nearer end.
+
+        A deque walks only from its ends: ``islice`` from the left costs the
+        ``skip`` lines it passes over, which for a reader near the newest line
+        of a full ring (a multi-host publisher, a live client of a large
+        memory-only history) is the whole ring on every read.
+        """
+        ring = self.ring
+        after = len(ring) - skip
+        if after <= 0:
+            return ()
+        if skip <= after:
+            return itertools.islice(ring, skip, None)
+        newest = list(itertools.islice(reversed(ring), after))
+        newest.reverse()
+        return newest
 
     def read_before(self, seq: int, limit: int) -> tuple[int, list[bytes]]:
         """The ``limit`` kept lines just before ``seq``, oldest first.

@@ -1,15 +1,18 @@
 """Multi-host mode, agent side: publish a hub's streams into Redis Streams.
 
 :class:`Publisher` is the listener of the *agent's* hub (a hub no client reads
-directly). ``on_lines`` only wakes the publishing task — it copies nothing: the
-lines wait in the hub's own bounded history ring until they are in Redis. So
+directly). ``on_lines`` wakes the publishing task and copies nothing: the
+lines wait in the hub's own bounded history until they are in Redis. So
 while Redis is slow or away, an agent holds at most ``--history`` lines per
 stream and nothing grows; when Redis is back, the task asks it for the last
 entry id of each stream and publishes everything after it that is still in the
 ring. Lines that left the ring meanwhile are lost, counted in ``lines_lost``,
 and show up on web nodes as a ``gap`` (the seq numbers jump).
 
-Each batch of up to :data:`BATCH` lines goes in as one entry, ``XADD KEY MINID
+The lines to publish are the hub's own encoded bytes, never re-encoded,
+sliced from the lists the hub handed over (:class:`~tailcast.multihost.fresh.FreshLines`)
+or, after an outage, read back from the history. Each batch of up to
+:data:`BATCH` lines goes in as one entry, ``XADD KEY MINID
 BOUND FIRSTSEQ-0 l LINES n COUNT``, :data:`PIPELINE` entries per round trip: the
 id makes a repeated publish an error from Redis ("equal or smaller"), which
 here just means "already there"; the bound (:func:`~tailcast.multihost.keys.trim_minid`)
@@ -37,6 +40,7 @@ from tailcast.errors import ConnectionLost
 from tailcast.hub import Hub, Stream
 from tailcast.multihost import keys
 from tailcast.multihost.client import newest, redis_exceptions
+from tailcast.multihost.fresh import FreshLines
 from tailcast.multihost.reconnect import Link
 
 if TYPE_CHECKING:
@@ -51,7 +55,7 @@ log = logging.getLogger("tailcast.redis.publish")
 # quiet stream's lines go out at once, a batch of one if need be.
 BATCH = keys.MAX_BATCH
 PIPELINE = 16
-LINGER = 0.004  # seconds lines wait to share an entry once the agent was idle
+LINGER = 0.01  # seconds between two round trips of a busy agent (lines gather meanwhile)
 HEARTBEAT = 5.0
 HEARTBEAT_TTL = 15  # seconds without a heartbeat before another agent may take a stream over
 MAX_EVENTS = 1000  # tail -F events waiting for Redis; older ones are dropped (counted)
@@ -78,6 +82,7 @@ class Publisher:
         self._dirty: set[str] = set(hub.streams)  # records to (re)write
         self._removed: set[str] = set()
         self._events: deque[tuple[str, bytes]] = deque(maxlen=MAX_EVENTS)
+        self._fresh = FreshLines()  # what the hub handed over, until Redis has it
         self._wake = asyncio.Event()
         self._link = Link(
             url, log, "publishing", f"lines wait in the local ring ({hub.history} per stream)"
@@ -100,6 +105,7 @@ class Publisher:
     # -- hub listener (plain functions: never await, never copy lines) ----------------
 
     def on_lines(self, stream: Stream, first_seq: int, lines: Sequence[bytes]) -> None:
+        self._fresh.add(stream, first_seq, lines)
         self._wake.set()
 
     def on_status(self, stream: Stream, frame: bytes) -> None:
@@ -115,6 +121,7 @@ class Publisher:
             self._dirty.add(stream.id)
             self._removed.discard(stream.id)
         for stream in removed:
+            self._fresh.forget(stream.id)
             self._removed.add(stream.id)
             self._published.pop(stream.id, None)
             self._confirmed.pop(stream.id, None)
@@ -165,6 +172,7 @@ class Publisher:
         next_beat = loop.time() + HEARTBEAT
         while True:
             self._wake.clear()
+            began = loop.time()
             await self._flush(client)
             if loop.time() >= next_beat:
                 await self._heartbeat(client)
@@ -173,14 +181,26 @@ class Publisher:
                 next_beat = loop.time() + HEARTBEAT
                 continue
             if self._pending():
+                # Busy: one round trip per LINGER at most, unless a whole batch
+                # waits. Lines written a few at a time then share an entry (a
+                # line-at-a-time writer would otherwise cost the agent, Redis
+                # and every web node a command per line).
+                delay = began + LINGER - loop.time()
+                if delay > 0 and self._waiting() < BATCH:
+                    await asyncio.sleep(delay)
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, next_beat - loop.time()))
-            if self._wake.is_set():
-                # New lines after a quiet spell: gather a few milliseconds' worth
-                # into one entry (a line-at-a-time writer would otherwise cost
-                # Redis and every web node one command per line).
-                await asyncio.sleep(LINGER)
+                async with asyncio.timeout(max(0.0, next_beat - loop.time())):
+                    await self._wake.wait()
+            # New lines after a quiet spell go at once; what follows them
+            # within LINGER shares the next round trip.
+
+    def _waiting(self) -> int:
+        """Lines in the hub that Redis does not have yet (registered streams)."""
+        published = self._published
+        return sum(
+            s.last_seq - published[s.id] for s in self.hub.streams.values() if s.id in published
+        )
 
     async def _heartbeat(self, client: Redis) -> None:
         await client.set(keys.agent_key(self.instance), b"1", ex=HEARTBEAT_TTL)
@@ -309,15 +329,11 @@ class Publisher:
 
     def _batches(self, stream: Stream, done: int) -> list[tuple[int, list[bytes]]]:
         """Up to PIPELINE batches of up to BATCH lines after ``done`` (at least one)."""
-        batches: list[tuple[int, list[bytes]]] = []
-        after = done
-        while len(batches) < PIPELINE:
-            first, lines = stream.lines_after(after, BATCH)
-            if not lines or (batches and first != after + 1):
-                break  # (a hole is counted as lost by the next round)
-            batches.append((first, lines))
-            after = first + len(lines) - 1
-        return batches
+        first, lines = done + 1, self._fresh.after(stream, done, BATCH * PIPELINE)
+        if not lines:
+            first, lines = stream.lines_after(done, BATCH * PIPELINE)
+        # (a hole stops the read: it is counted as lost by the next round)
+        return [(first + i, lines[i : i + BATCH]) for i in range(0, len(lines), BATCH)]
 
     async def _send(self, client: Redis, key: str, batches: list[tuple[int, list[bytes]]]) -> None:
         """One round trip: an XADD per batch, id = its first seq, trimmed by seq."""

@@ -32,16 +32,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from itertools import repeat
+from typing import NamedTuple
 
 from tailcast.defaults import DEFAULT_MAX_LINE
 
 __all__ = ["LineSplitter", "Piece", "utf8_boundary"]
 
 
-@dataclass(frozen=True, slots=True)
-class Piece:
-    """One emitted piece of a line: ``cont`` when it continues the previous one."""
+class Piece(NamedTuple):
+    """One emitted piece of a line: ``cont`` when it continues the previous one.
+
+    A tuple ``(text, cont)``: what the hub's level detection takes as it is,
+    and built for a whole read at once without a Python call per line.
+    """
 
     text: str
     cont: bool = False
@@ -126,7 +130,8 @@ class LineSplitter:
         # What is already buffered holds no newline: search only the new bytes.
         scan = len(buf)
         buf += data
-        start = 0
+        start = self._whole_lines(buf, scan, out)
+        scan = max(scan, start)
         while True:
             nl = buf.find(b"\n", scan)
             if nl < 0:
@@ -146,6 +151,40 @@ class LineSplitter:
             self._cont = True
             del buf[:cut]
         return out
+
+    def _whole_lines(self, buf: bytearray, scan: int, out: list[Piece]) -> int:
+        """The common case in one go: the complete lines, valid UTF-8, none too long.
+
+        One decode and one split for all of them instead of a search, a slice
+        and a decode per line; the same pieces as the line-by-line loop of
+        :meth:`feed`, which handles whatever this leaves (returns where it
+        stopped: 0 when it took nothing).
+        """
+        last = buf.rfind(b"\n", scan)
+        if last < 0:
+            return 0
+        try:
+            text = buf[:last].decode("utf-8")
+        except UnicodeDecodeError:
+            return 0  # invalid bytes: replaced line by line
+        texts = text.split("\n")
+        if "\r" in text:  # CRLF endings (a lone CR inside a line stays)
+            texts = [t[:-1] if t.endswith("\r") else t for t in texts]
+        limit = self.max_line
+        # A character is at most 4 bytes: only longer texts can be over max_line.
+        if max(map(len, texts)) > limit // 4 and any(
+            len(t.encode("utf-8")) > limit for t in texts if len(t) > limit // 4
+        ):
+            return 0  # a line to cut into pieces
+        if self._cont:
+            head = texts[0]
+            if head:
+                out.append(Piece(head, True))
+            texts = texts[1:]
+            self._cont = False
+        # (tuple.__new__ is what Piece._make does, without a Python call per line)
+        out.extend(map(tuple.__new__, repeat(Piece), zip(texts, repeat(False))))
+        return last + 1
 
     def flush(self, *, quiet: bool = False) -> list[Piece]:
         """Emit the partial line now (after a quiet delay); the rest follows as ``cont``.

@@ -129,6 +129,27 @@ def test_without_a_log_the_ring_is_the_history(tmp_path: Path) -> None:
     assert history.statistics()["lines"] == 10
 
 
+def test_reads_from_anywhere_in_the_ring_match_its_contents() -> None:
+    # The ring is walked from whichever end is nearer: every start, every
+    # limit, both halves, the same lines as a plain slice.
+    history = StreamHistory(None, max_lines=50)
+    append_lines(history, 70, batch=9)  # full: 21..70
+    kept = list(history.ring)
+    for seq in range(15, 75):
+        for limit in (1, 3, 50):
+            first, got = history.read_after(seq, 1 << 20, limit)
+            start = max(seq + 1, 21)
+            assert first == start
+            assert got == kept[start - 21 : start - 21 + limit]
+        # Bounded by bytes: the line that crosses the budget is the last one.
+        budget = 2 * len(kept[-1])
+        first, got = history.read_after(seq, budget)
+        assert got or seq >= 70
+        assert sum(map(len, got[:-1])) < budget
+        assert got == kept[first - 21 : first - 21 + len(got)]
+    assert history.ring_bytes == sum(map(len, history.ring))
+
+
 # -- reading across the disk / memory boundary ------------------------------------
 
 

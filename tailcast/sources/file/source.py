@@ -63,6 +63,11 @@ OLD_POLL = 0.25
 # Bytes read in one worker call over all files of a source; the rest waits
 # for the next round, so a glob of big files never holds gigabytes at once.
 STEP_BUDGET = 8 * 1024 * 1024
+# Seconds between the starts of two steps at least: a file written a line at a
+# time wakes its source once per write, and a step (a worker-thread read, a
+# publish) costs far more than a line; a few milliseconds gather those writes
+# into one read. A change after a quiet spell is read at once.
+MIN_STEP = 0.005
 # Streams one glob may create; further matches are ignored with a warning.
 MAX_GLOB_STREAMS = 1000
 
@@ -93,6 +98,7 @@ class _FollowBase(Source):
         self._dirs: set[str] = set()
         self._by_real: dict[str, str] = {}
         self._backend: WatchBackend | None = None
+        self._stepped = 0.0  # when the last step began (monotonic)
         self.steps = 0
 
     # -- the watch backend's side ------------------------------------------------------
@@ -140,6 +146,9 @@ class _FollowBase(Source):
                             await self._wake.wait()
                     except TimeoutError:
                         self._all = self._rescan = True
+                delay = self._stepped + MIN_STEP - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)  # (changes meanwhile join this step)
                 self._wake.clear()
                 await self._step()
         finally:
@@ -172,6 +181,7 @@ class _FollowBase(Source):
 
     async def _step(self) -> None:
         self.steps += 1
+        self._stepped = time.monotonic()
         if self._all:
             targets = list(self.followed.values())
         else:

@@ -251,12 +251,17 @@ class InotifyBackend(WatchBackend):
     def _parse(self, buf: bytes, batch: _Batch) -> None:
         """Split one read into its kernel records."""
         pos = 0
+        # A file written a line at a time gives a record per write: one of each
+        # (wd, mask, name) is enough, the next ones change nothing.
+        seen: set[tuple[int, int, bytes]] = set()
         while pos + _RECORD_HEADER.size <= len(buf):
             wd, mask, _cookie, length = _RECORD_HEADER.unpack_from(buf, pos)
             start = pos + _RECORD_HEADER.size
-            name = buf[start : start + length].rstrip(b"\0")
+            name = buf[start : start + length]
             pos = start + length
-            self._take_record(wd, mask, name, batch)
+            if (wd, mask, name) not in seen:
+                seen.add((wd, mask, name))
+                self._take_record(wd, mask, name.rstrip(b"\0"), batch)
 
     def _take_record(self, wd: int, mask: int, name: bytes, batch: _Batch) -> None:
         if mask & IN_Q_OVERFLOW:
