@@ -86,12 +86,16 @@ class Server:
             if own:
                 # Their history on disk as an agent's: DATA/own (a store of its
                 # own, as their ids are those of their mirrored copies in DATA).
+                # One --disk-budget for both stores: half each, so that all
+                # the node's streams together stay within it (the contract).
+                own_budget = config.disk_budget // 2
                 self.own_store = HistoryStore.open(
                     self.store.root / OWN_DIR,
-                    disk_budget=config.disk_budget,
+                    disk_budget=own_budget,
                     max_lines=config.history,
                     max_bytes=config.history_bytes,
                 )
+                self.store.disk_budget = config.disk_budget - own_budget
             source_hub = Hub(
                 config.history,
                 store=self.own_store,

@@ -120,6 +120,9 @@ async def test_a_web_nodes_own_sources_keep_their_history_in_its_data_dir(
     await apoll(lambda: "own" in first.hub.streams and first.hub.streams["own"].last_seq == 2)
     own_store = first.server.own_store
     assert own_store is not None and own_store.root == data / OWN_DIR
+    # One --disk-budget for the mirrored streams and the node's own together.
+    assert own_store.disk_budget + first.server.store.disk_budget == config.disk_budget
+    assert own_store.disk_budget > 0 and first.server.store.disk_budget > 0
     epoch = first.server.source_hub.streams["own"].epoch
     await first.stop()
     with log.open("a") as f:
