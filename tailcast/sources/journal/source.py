@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import shutil
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,10 @@ EOF_WAIT = 1.0
 # After a read, wait this long before the next (see _Output): at most this
 # much later for an entry that comes right after another.
 COALESCE = 0.002
+# journalctl's pipe, grown from Linux's 64 KiB (the most an unprivileged process
+# may set by default): while a batch is published journalctl writes on into
+# it, rather than blocking and being woken for every few kilobytes read.
+PIPE_SIZE = 1 << 20
 # journalctl's standard error kept to say why it failed (its last lines).
 STDERR_KEEP = 4096
 # What journalctl says when the journal holds no entry at all (it will later).
@@ -182,6 +187,7 @@ class JournalSource(Source):
         loop = asyncio.get_running_loop()
         output, errors = _Output(self), _Errors()
         fds = dict(child.outputs)
+        _grow_pipe(fds["out"])
         transport, _ = await loop.connect_read_pipe(lambda: output, spawn.fd_file(fds["out"]))
         self._transports.append(transport)
         transport, _ = await loop.connect_read_pipe(lambda: errors, spawn.fd_file(fds["err"]))
@@ -255,3 +261,11 @@ class JournalSource(Source):
             "skipped": self.reader.skipped,
             "cursor": self.reader.cursor,
         }
+
+
+def _grow_pipe(fd: int) -> None:
+    """Make the pipe behind ``fd`` :data:`PIPE_SIZE` where the system allows (Linux)."""
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setsize is not None:
+        with contextlib.suppress(OSError):  # over /proc/sys/fs/pipe-max-size: as it is
+            fcntl.fcntl(fd, setsize, PIPE_SIZE)
