@@ -40,6 +40,7 @@ _PY_CHAIN = (
     "The above exception was the direct cause",
 )
 _MODE_STARTS = "Tpfg"  # the first letters of the heads that start a mode
+_MODE_FIRSTS = frozenset(_MODE_STARTS)  # the same as a set: "" is not in it
 _GO_STARTS = ("goroutine ", "created by ", "[signal ", "panic: ", "exit status ")
 
 
@@ -146,8 +147,9 @@ def annotate(
     level = state.level
     follows = state.follows
     mode = state.mode
-    # Only then can a line that is not indented continue the message.
-    watch = mode != _NONE or level in _ERRORISH
+    # After a warn/error head only a traceback or an exception line (lower
+    # case: ``java.lang.…``) can continue it, besides the other rules.
+    errorish = level in _ERRORISH
     for text, cont in pieces:
         if cont:
             append((level, follows))
@@ -158,20 +160,23 @@ def annotate(
                 follows = True
                 append((level, True))
                 continue
-            if watch or first in {"C", "S"}:
+            if (
+                mode != _NONE
+                or first in {"C", "S"}
+                or (errorish and (first == "T" or first.islower()))
+            ):
                 state.level = level
                 state.mode = mode
                 if _continues(state, text):
                     mode = state.mode
-                    watch = mode != _NONE or level in _ERRORISH
                     follows = True
                     append((level, True))
                     continue
                 mode = state.mode
         level = detect(text) if explicit is None else explicit
         follows = False
-        mode = _mode_of_head(text) if first in _MODE_STARTS and first else _NONE
-        watch = mode != _NONE or level in _ERRORISH
+        mode = _mode_of_head(text) if first in _MODE_FIRSTS else _NONE
+        errorish = level in _ERRORISH
         append((level, False))
         same_fd = True
     state.level = level

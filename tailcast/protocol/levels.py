@@ -118,7 +118,7 @@ def level_from_priority(priority: int) -> str | None:
 
 def _kinds() -> dict[str, int]:
     kinds = dict.fromkeys("0123456789[", _TIMESTAMP)
-    kinds.update({"{": _JSON, " ": _INDENTED, "\t": _INDENTED, "<": _ANGLE})
+    kinds.update({"{": _JSON, " ": _INDENTED, "\t": _INDENTED, "": _INDENTED, "<": _ANGLE})
     return kinds
 
 
@@ -129,9 +129,7 @@ _KIND = _kinds()
 
 def detect_level(text: str) -> str | None:
     """The level ``text`` states, or None when nothing in it is a level field or prefix."""
-    if not text:
-        return None
-    kind = _KIND.get(text[0], _OTHER)
+    kind = _KIND.get(text[:1], _OTHER)  # "" (an empty line) is _INDENTED: no level
     if kind == _OTHER:
         # One regular expression tries every form a line can start with (the
         # first character rules most of them out at once): two or three C
@@ -139,7 +137,14 @@ def detect_level(text: str) -> str | None:
         m = _START.match(text)
         level = None if m is None else _start_form(m, text)
     elif kind == _TIMESTAMP:
-        level = _after_timestamp(text[:_HEAD])
+        # The common case inline: one level token among the first ones.
+        head = text[:_HEAD]
+        tokens = head.split(None, 7)[:7]
+        hits = _TOKEN_SET.intersection(tokens)
+        if len(hits) == 1:
+            (token,) = hits
+            return _TOKENS[token]
+        level = _after_timestamp(head, tokens, hits)
     elif kind == _JSON:
         return _json_level(text)
     elif kind == _INDENTED:
@@ -149,7 +154,7 @@ def detect_level(text: str) -> str | None:
         if m is not None:
             return _PRIORITY[int(m.group(1)) % 8]
         level = _after_timestamp(text[:_HEAD])
-    if level is None:
+    if level is None and "l=" in text:  # (``level=`` and ``lvl=`` end so)
         # logfmt: the search starts just before the first ``level=`` or
         # ``lvl=`` (found by a plain substring search), not at every position.
         at = text.find("level=", 0, _HEAD * 2)
@@ -201,10 +206,17 @@ def _start_form(m: re.Match[str], text: str) -> str | None:
     return _CRASH_LEVELS[word]
 
 
-def _after_timestamp(head: str) -> str | None:
-    """A level among the first tokens of a line that starts with a timestamp or brackets."""
-    tokens = head.split(None, 7)[:7]
-    hits = _TOKEN_SET.intersection(tokens)
+def _after_timestamp(
+    head: str, tokens: list[str] | None = None, hits: frozenset[str] | None = None
+) -> str | None:
+    """A level among the first tokens of a line that starts with a timestamp or brackets.
+
+    ``tokens`` (its first 7) and ``hits`` (those that are level tokens) when
+    the caller has them already.
+    """
+    if tokens is None or hits is None:
+        tokens = head.split(None, 7)[:7]
+        hits = _TOKEN_SET.intersection(tokens)
     if hits:
         if len(hits) == 1:
             (token,) = hits
