@@ -144,9 +144,7 @@ def annotate(
     # The state's fields as locals while the loop runs (written back at the
     # end, and around the rare call that reads them): attribute access on
     # every line is most of what this loop would otherwise cost.
-    level = state.level
-    follows = state.follows
-    mode = state.mode
+    level, follows, mode = state.level, state.follows, state.mode
     # After a warn/error head only a traceback or an exception line (lower
     # case: ``java.lang.…``) can continue it, besides the other rules.
     errorish = level in _ERRORISH
@@ -179,9 +177,7 @@ def annotate(
         errorish = level in _ERRORISH
         append((level, False))
         same_fd = True
-    state.level = level
-    state.follows = follows
-    state.mode = mode
+    state.level, state.follows, state.mode = level, follows, mode
     if same_fd:  # a whole line was read: the message is on this fd now (a cont changes nothing)
         state.open = True
         state.fd = fd
