@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tailcast.protocol.levels import level_from_priority
 from tailcast.protocol.lines import LineSplitter
 from tailcast.protocol.wire import Entry
 
@@ -35,17 +36,9 @@ __all__ = [
     "message_text",
 ]
 
-# syslog priorities: 0 emerg, 1 alert, 2 crit, 3 err, 4 warning, 5 notice, 6 info, 7 debug.
-PRIORITY_LEVELS = {
-    "0": "fatal",
-    "1": "fatal",
-    "2": "fatal",
-    "3": "error",
-    "4": "warn",
-    "5": "info",
-    "6": "info",
-    "7": "debug",
-}
+# PRIORITY as journalctl writes it (a string "0".."7") -> the contract's level:
+# the one table in tailcast.protocol.levels, keyed for a lookup per entry.
+PRIORITY_LEVELS = {str(p): level_from_priority(p) for p in range(8)}
 # The longest JSON line of one entry that is held while it arrives; a longer
 # one is skipped (journalctl prints binary values as "255," per byte: 4x).
 MAX_ENTRY = 32 * 1024 * 1024
