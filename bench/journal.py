@@ -42,7 +42,7 @@ from tailcast.hub import Hub
 from tailcast.protocol.redact import Redactor
 from tailcast.sources.file.source import FileSource
 from tailcast.sources.journal.entry import journalctl_argv
-from tailcast.sources.journal.source import JournalSource, _grow_pipe
+from tailcast.sources.journal.source import JournalSource, grow_pipe
 
 JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
 BOOT_ID = "0123456789abcdef0123456789abcdef"
@@ -132,7 +132,7 @@ def journalctl_follow(directory: Path, count: int) -> tuple[float, float]:
     cpu0, start = children_cpu(), time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
-    _grow_pipe(proc.stdout.fileno())  # the pipe the source gives it
+    grow_pipe(proc.stdout.fileno())  # the pipe the source gives it
     seen = 0
     while seen < count:
         chunk = proc.stdout.read1(1 << 20)

@@ -42,6 +42,7 @@ __all__ = [
     "STARTUP",
     "WAITING_MAX",
     "JournalSource",
+    "grow_pipe",
 ]
 
 log = logging.getLogger("tailcast.sources.journal")
@@ -187,7 +188,7 @@ class JournalSource(Source):
         loop = asyncio.get_running_loop()
         output, errors = _Output(self), _Errors()
         fds = dict(child.outputs)
-        _grow_pipe(fds["out"])
+        grow_pipe(fds["out"])
         transport, _ = await loop.connect_read_pipe(lambda: output, spawn.fd_file(fds["out"]))
         self._transports.append(transport)
         transport, _ = await loop.connect_read_pipe(lambda: errors, spawn.fd_file(fds["err"]))
@@ -263,7 +264,7 @@ class JournalSource(Source):
         }
 
 
-def _grow_pipe(fd: int) -> None:
+def grow_pipe(fd: int) -> None:
     """Make the pipe behind ``fd`` :data:`PIPE_SIZE` where the system allows (Linux)."""
     setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
     if setsize is not None:
