@@ -83,6 +83,9 @@ class Config:
     heartbeat: float = 30.0
     poll: bool = False
     poll_interval: float = 0.5
+    # Seconds between two steps of a file source at least (not an option: an
+    # agent sets it to its publisher's linger, as reading more often gains nothing).
+    file_step: float = 0.0
     pty: bool = False
     restart: str = "no"
     linger: float = 0.0

@@ -18,6 +18,7 @@ then the publisher (publishing what is pending, bounded), then the mirror.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from tailcast.history.store import HistoryStore
 from tailcast.hub import Hub
 from tailcast.multihost.client import check_reachable, check_url, redact
 from tailcast.multihost.mirror import Mirror
-from tailcast.multihost.publisher import Publisher
+from tailcast.multihost.publisher import LINGER, Publisher
 from tailcast.protocol.redact import Redactor
 from tailcast.sources import build_source
 from tailcast.sources.base import Source, start_sources, stop_sources
@@ -79,6 +80,9 @@ class Agent:
     """
 
     def __init__(self, config: Config, sources: list[Source] | None = None) -> None:
+        # Lines wait up to the publisher's linger for their round trip anyway:
+        # a file source that stepped more often would only cost more.
+        config = dataclasses.replace(config, file_step=max(config.file_step, LINGER))
         if not config.redis:
             raise ConfigError("tailcast agent: --redis URL is required", option="redis")
         check_url(config.redis)

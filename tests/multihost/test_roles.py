@@ -18,6 +18,7 @@ import pytest
 from tailcast.config import parse_source
 from tailcast.errors import ConfigError
 from tailcast.hub import Hub
+from tailcast.multihost.publisher import LINGER
 from tailcast.multihost.roles import Agent, WebNode
 from tailcast.server import OWN_DIR
 from tests.harness import make_config
@@ -76,6 +77,19 @@ def test_agent_needs_a_redis_url() -> None:
     with pytest.raises(ConfigError, match="--redis URL is required") as info:
         Agent(make_config(), sources=[])
     assert info.value.option == "redis"
+
+
+def test_an_agents_file_sources_step_with_its_publishers_linger(tmp_path: Path) -> None:
+    # Its lines wait up to LINGER for a round trip anyway: reading the file
+    # more often would only cost more (a line-at-a-time writer, 50 agents).
+    log = tmp_path / "app.log"
+    log.write_bytes(b"")
+    agent = Agent(make_config(redis="redis://127.0.0.1:1/0", sources=(parse_source(str(log)),)))
+    try:
+        assert agent.config.file_step == LINGER > 0
+        assert [s.min_step for s in agent.sources] == [LINGER]  # type: ignore[attr-defined]
+    finally:
+        agent.close_store()
 
 
 def test_a_bad_url_is_refused_before_anything_starts() -> None:

@@ -71,6 +71,12 @@ STEP_BUDGET = 8 * 1024 * 1024
 # instead of 0.5 (bench/bench.py --only steady), and did not lower the
 # multi-host fleet's CPU on the idle machine.
 MIN_STEP = 0.001
+# A step whose files gave less than this last time reads on the event loop: for
+# a line-at-a-time writer the worker-thread hop (submit, wake, the GIL handed
+# back and forth) cost more than the read (10 agents at 1 000 lines/s: 0.72 ->
+# 0.44 of a core). Never for a polled directory (a network file system may
+# block) or a full look; a bigger read (at most 1 MiB) sends the next step back.
+INLINE_BYTES = 64 * 1024
 # Streams one glob may create; further matches are ignored with a warning.
 MAX_GLOB_STREAMS = 1000
 
@@ -82,6 +88,9 @@ class _Work:
         self.results: list[tuple[FollowedPath, list[Op], bool]] = []
         self.left: list[FollowedPath] = []  # not polled: the step budget ran out
         self.matches: list[str] | None = None
+        self.read = 0  # bytes
+        self.more = False  # some file has more than was read
+        self.looked = False  # dirs, missing_dirs and reals were looked at (else: unchanged)
         self.dirs: set[str] = set()
         self.missing_dirs: set[str] = set()
         self.reals: dict[str, str] = {}
@@ -102,7 +111,10 @@ class _FollowBase(Source):
         self._by_real: dict[str, str] = {}
         self._backend: WatchBackend | None = None
         self._stepped = 0.0  # when the last step began (monotonic)
+        self.min_step = max(MIN_STEP, config.file_step)
+        self._small = False  # the last step read little and left nothing: the next may be inline
         self.steps = 0
+        self.inline_steps = 0
 
     # -- the watch backend's side ------------------------------------------------------
 
@@ -149,7 +161,7 @@ class _FollowBase(Source):
                             await self._wake.wait()
                     except TimeoutError:
                         self._all = self._rescan = True
-                delay = self._stepped + MIN_STEP - time.monotonic()
+                delay = self._stepped + self.min_step - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)  # (changes meanwhile join this step)
                 self._wake.clear()
@@ -185,6 +197,7 @@ class _FollowBase(Source):
     async def _step(self) -> None:
         self.steps += 1
         self._stepped = time.monotonic()
+        full = self._all or self._rescan
         if self._all:
             targets = list(self.followed.values())
         else:
@@ -192,8 +205,13 @@ class _FollowBase(Source):
         rescan = self._rescan
         self._all = self._rescan = False
         self._dirty.clear()
-        loop = asyncio.get_running_loop()
-        work = await loop.run_in_executor(None, self._work, targets, rescan)
+        if self._small and not full and not self._polled():
+            self.inline_steps += 1
+            work = self._work(targets, rescan, full)
+        else:
+            loop = asyncio.get_running_loop()
+            work = await loop.run_in_executor(None, self._work, targets, rescan, full)
+        self._small = work.read < INLINE_BYTES and not work.more and not work.left
         for f, ops, more in work.results:
             f.apply(ops)
             if more:
@@ -202,6 +220,11 @@ class _FollowBase(Source):
             self._dirty.add(f.follower.path)
         if work.matches is not None:
             self._matched(work.matches)
+        if work.looked:
+            self._looked(work)
+
+    def _looked(self, work: _Work) -> None:
+        """What a step found of the files' names and directories: the watch set follows."""
         self._by_real = {real: path for path, real in work.reals.items() if real != path}
         if work.dirs != self._dirs:
             self._dirs = work.dirs
@@ -212,25 +235,31 @@ class _FollowBase(Source):
         ):
             self._backend.refresh()  # a directory appeared since
 
-    def _work(self, targets: list[FollowedPath], rescan: bool) -> _Work:
-        """The blocking part of a step, in a worker thread."""
+    def _work(self, targets: list[FollowedPath], rescan: bool, full: bool) -> _Work:
+        """The blocking part of a step (in a worker thread unless it is small)."""
         work = _Work()
         if rescan:
             work.matches = self._scan()
-        spent = 0
         for i, f in enumerate(targets):
-            if spent >= STEP_BUDGET:
+            if work.read >= STEP_BUDGET:
                 work.left = targets[i:]
                 break
             ops, more = f.follower.poll()
-            spent += sum(len(op.data) for op in ops if isinstance(op, Data))
+            work.read += sum(len(op.data) for op in ops if isinstance(op, Data))
+            work.more |= more
             work.results.append((f, ops, more))
-        for path, f in list(self.followed.items()):
-            dirs = f.follower.dirs()
-            work.dirs |= dirs
-            work.reals[path] = os.path.realpath(path)
-        work.dirs |= self._extra_dirs()
-        work.missing_dirs = {d for d in work.dirs if not os.path.isdir(d)}
+            full = full or any(not isinstance(op, Data) for op in ops)
+        # Names and directories change only with a rotation, a re-creation or a
+        # new symlink target: an operation other than data, or a change that
+        # makes the next step a full one. A step that only read on does not look
+        # (realpath and stat on every step: a sixth of a busy agent's CPU).
+        if full:
+            work.looked = True
+            for path, f in list(self.followed.items()):
+                work.dirs |= f.follower.dirs()
+                work.reals[path] = os.path.realpath(path)
+            work.dirs |= self._extra_dirs()
+            work.missing_dirs = {d for d in work.dirs if not os.path.isdir(d)}
         return work
 
     # -- hooks for globs ---------------------------------------------------------------
@@ -264,6 +293,7 @@ class _FollowBase(Source):
             "kind": self.spec.kind,
             "polled": self._polled(),
             "steps": self.steps,
+            "inline_steps": self.inline_steps,
             "files": [f.follower.statistics() for f in self.followed.values()],
         }
         if self._backend is not None:

@@ -227,6 +227,8 @@ def rename_hook(delay_lines: int) -> Callable[[SteadyWriter], None]:
 class RecordingClient:
     """A :class:`~tailcast.sources.file.watch.base.WatchClient` that keeps every batch."""
 
+    min_step = 0.0  # every change at once
+
     def __init__(self, dirs: set[str]) -> None:
         self.dirs = dirs
         self.batches: list[list[PathChange] | None] = []

@@ -224,3 +224,18 @@ async def test_poll_mode_follows_without_the_watcher(tmp_path: Path) -> None:
         stats = f.source.statistics()
         assert stats["polled"] is True
         assert "watcher" not in stats
+        assert stats["inline_steps"] == 0  # a polled file may be on a network: never on the loop
+
+
+async def test_a_line_at_a_time_writer_is_read_on_the_event_loop(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"")
+    async with following(log) as f:
+        await f.wait_read(log, 0)
+        expected: list[str] = []
+        for n in range(5):
+            append(log, b"n%d\n" % n)
+            expected.append(f"n{n}")
+            await f.wait_lines("app.log", expected)
+        # After the first (full) look, small reads skip the worker thread.
+        assert f.source.statistics()["inline_steps"] >= 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,29 @@ async def test_a_deleted_directory_leaves_the_watch_set(tmp_path: Path) -> None:
     finally:
         backend.remove(client)
         await backend.wait_stopped()
+
+
+async def test_records_are_read_no_more_often_than_the_clients_step(tmp_path: Path) -> None:
+    # A line-at-a-time writer gives a record per write: the backend reads them
+    # once per step of its clients (here 1 s), the first at once.
+    log = tmp_path / "app.log"
+    log.write_bytes(b"")
+    backend = InotifyBackend()
+    client = RecordingClient({str(tmp_path)})
+    client.min_step = 1.0
+    backend.add(client)
+    try:
+        seen = len(client.batches)
+        append(log, b"x\n")
+        await apoll(lambda: len(client.batches) > seen, timeout=5)
+        loop = asyncio.get_running_loop()
+        first, seen = loop.time(), len(client.batches)
+        for _ in range(50):
+            append(log, b"y\n")
+        await apoll(lambda: len(client.batches) > seen, timeout=10)
+        assert loop.time() - first >= 0.9  # nothing was read during the pause
+        assert client.batches[-1] == [(Change.modified, str(log))]  # 50 records, one change
+    finally:
+        backend.remove(client)
+        await backend.wait_stopped()
+    assert backend.fd == -1

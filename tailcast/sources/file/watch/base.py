@@ -50,6 +50,10 @@ Changes = Collection[PathChange]
 class WatchClient(Protocol):
     """What a watch backend needs from a follower."""
 
+    # Seconds between two of its steps at least: a backend need not hand it
+    # changes more often.
+    min_step: float
+
     def watch_dirs(self) -> Iterable[str]:
         """Directories whose changes concern this client."""
         ...
