@@ -342,20 +342,21 @@ class Publisher:
     async def _send(self, client: Redis, key: str, batches: list[tuple[int, list[bytes]]]) -> None:
         """One round trip: an XADD per batch, id = its first seq, trimmed by seq."""
         rex = redis_exceptions()
-        async with client.pipeline(transaction=False) as pipe:
-            for first, lines in batches:
-                fields: dict[Any, Any] = keys.batch_fields(lines)
-                last = first + len(lines) - 1
-                pipe.xadd(
-                    key,
-                    fields,
-                    id=keys.entry_id(first),
-                    minid=keys.trim_minid(last, self.hub.history, BATCH),
-                    # Exact: an entry is a whole batch, so this is cheap, and
-                    # Redis then holds --history lines plus at most one batch.
-                    approximate=False,
-                )
-            results = await pipe.execute(raise_on_error=False)
+        results: list[Any]
+        if len(batches) == 1:
+            # A busy line-at-a-time writer's every round trip: one command, without
+            # a pipeline's bookkeeping (a third of the round trip's CPU here).
+            minid, entry, fields = self._entry(*batches[0])
+            try:
+                results = [await client.xadd(key, fields, id=entry, minid=minid, approximate=False)]
+            except rex.ResponseError as exc:
+                results = [exc]
+        else:
+            async with client.pipeline(transaction=False) as pipe:
+                for first, lines in batches:
+                    minid, entry, fields = self._entry(first, lines)
+                    pipe.xadd(key, fields, id=entry, minid=minid, approximate=False)
+                results = await pipe.execute(raise_on_error=False)
         for (_, lines), result in zip(batches, results, strict=True):
             if isinstance(result, rex.ResponseError):
                 if "equal or smaller" not in str(result):
@@ -367,6 +368,15 @@ class Publisher:
             else:
                 self.lines_published += len(lines)
                 self.batches_published += 1
+
+    def _entry(self, first: int, lines: list[bytes]) -> tuple[str, str, dict[Any, Any]]:
+        """One batch's MINID, entry id (its first seq) and fields.
+
+        ``MINID =`` (exact) trims by seq: an entry is a whole batch, so this is
+        cheap, and Redis then holds --history lines plus at most one batch.
+        """
+        minid = keys.trim_minid(first + len(lines) - 1, self.hub.history, BATCH)
+        return minid, keys.entry_id(first), keys.batch_fields(lines)
 
     def statistics(self) -> dict[str, Any]:
         return {
