@@ -24,6 +24,7 @@ cut from it rather than the float formatted again per line
 from __future__ import annotations
 
 import json
+import operator
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -47,6 +48,8 @@ __all__ = [
 # PRIORITY as journalctl writes it (a string "0".."7") -> the contract's level:
 # the one table in tailcast.protocol.levels, keyed for a lookup per entry.
 PRIORITY_LEVELS = {str(p): level_from_priority(p) for p in range(8)}
+# The fields of a common entry, taken in one C call (EntryReader._entries).
+_COMMON = operator.itemgetter("MESSAGE", "__REALTIME_TIMESTAMP", "PRIORITY")
 # The longest JSON line of one entry that is held while it arrives; a longer
 # one is skipped (journalctl prints binary values as "255," per byte: 4x).
 MAX_ENTRY = 32 * 1024 * 1024
@@ -166,7 +169,7 @@ class EntryReader:
 
     def read(self, data: bytes) -> tuple[list[Entry], list[str]]:
         """Like :meth:`feed`, with each line's ``ts`` as its JSON text beside it."""
-        buf = self._buf + data
+        buf = self._buf + data if self._buf else data
         end = buf.rfind(b"\n")
         if end < 0:
             self._hold(buf)
@@ -196,12 +199,13 @@ class EntryReader:
         (that call's own overhead was a third of the source's CPU), by orjson
         from the bytes as read (no decode to ``str`` first; it checks the
         UTF-8 itself): half the instructions of :func:`json.loads` on the
-        decoded text for journalctl's lines (callgrind). If that fails, or is not one value per line, each line is
-        parsed on its own by :func:`json.loads`, so a bad line skips only
-        itself and any odd line is taken exactly as the standard parser does.
+        decoded text for journalctl's lines (callgrind). If that fails, or is
+        not one value per line, each line is parsed on its own by
+        :func:`json.loads`, so a bad line skips only itself and any odd line
+        is taken exactly as the standard parser takes it.
         """
         try:
-            objs = orjson.loads(b"[" + chunk.replace(b"\n", b",") + b"]")
+            objs = orjson.loads(b"".join((b"[", chunk.replace(b"\n", b","), b"]")))  # one copy
         except ValueError:  # orjson.JSONDecodeError is one
             return self._parse_each(chunk.split(b"\n"))
         if len(objs) != chunk.count(b"\n") + 1:
@@ -226,30 +230,33 @@ class EntryReader:
         quarter = max_line // 4
         levels = PRIORITY_LEVELS
         entries = 0
+        common = _COMMON
         for obj in objs:
-            if type(obj) is not dict:
-                continue
-            entries += 1
-            message = obj.get("MESSAGE")
-            micros = obj.get("__REALTIME_TIMESTAMP")
-            # The common case inline: a text message of one short line, at a
-            # time stamp whose text is cut from its digits (stamp_text).
-            if (
-                type(message) is str
-                and len(message) <= quarter
-                and "\n" not in message
-                and "\r" not in message  # (a trailing one is cut: the slow way)
-                and type(micros) is str
-                and len(micros) == 16
-                and "1" <= micros < "8"
-                and micros.isdigit()
-                and micros.isascii()
-            ):
-                priority = obj.get("PRIORITY")  # a list when given twice: no level
-                level = levels.get(priority) if type(priority) is str else None
-                append((int(micros) / 1e6, message, None, False, level))
-                keep(micros[:10] + "." + micros[10:] if micros[-1] != "0" else stamp_text(micros))
-            else:
+            # The common case inline: a text message of one short line, a
+            # level, a time stamp whose text is cut from its digits (see
+            # stamp_text). Anything else raises or fails a test: the general way.
+            try:
+                message, micros, priority = common(obj)
+                if (
+                    type(message) is str
+                    and len(message) <= quarter
+                    and "\n" not in message
+                    and "\r" not in message  # (a trailing one is cut: the general way)
+                    and len(micros) == 16
+                    and "1" <= micros < "8"  # (TypeError unless a str)
+                    and micros.isdigit()
+                    and micros.isascii()
+                ):
+                    append((int(micros) / 1e6, message, None, False, levels[priority]))
+                    keep(
+                        f"{micros[:10]}.{micros[10:]}" if micros[-1] != "0" else stamp_text(micros)
+                    )
+                    entries += 1
+                    continue
+            except (KeyError, TypeError):  # a field missing or a list; not an object
+                pass
+            if type(obj) is dict:
+                entries += 1
                 lines = entry_lines(obj, max_line, hold)
                 out.extend(lines)
                 stamps.extend([format_ts(line[0]) for line in lines])

@@ -131,6 +131,7 @@ ODD_ENTRIES: list[dict[str, object]] = [
     {"MESSAGE": "digits", "__REALTIME_TIMESTAMP": "1\u066796137705434125"},  # not ASCII
     {"MESSAGE": "whole", "__REALTIME_TIMESTAMP": "1796137705000000"},
     {"MESSAGE": "twice", "PRIORITY": ["3", "4"]},
+    {"MESSAGE": "no such level", "PRIORITY": "8"},
     {"MESSAGE": None},
 ]
 
@@ -148,7 +149,18 @@ def test_every_line_has_its_stamp_exactly_as_format_ts_gives_it() -> None:
     texts = [text for _, text, *_ in lines]
     assert texts[:5] == ['say "hi"\\ \t back\\slash', "é ü 日本 \U0001f600", "h\ufffd", "i", "two"]
     assert [lv for *_, lv in lines[:5]] == ["info", "info", "error", "error", None]
-    assert texts[5:] == ["lines", "x", "early", "late", "digits", "whole", "twice", ""]
+    assert texts[5:] == [
+        "lines",
+        "x",
+        "early",
+        "late",
+        "digits",
+        "whole",
+        "twice",
+        "no such level",
+        "",
+    ]
+    assert [lv for *_, lv in lines[-3:]] == [None, None, None]
     assert lines[7][0] == 2.0 and reader.entries == len(ODD_ENTRIES)
     assert reader.cursor == f"c{len(ODD_ENTRIES) - 1}"
     # Encoded, the stamps give the very bytes of formatting each float.
@@ -190,3 +202,10 @@ def test_a_lone_surrogate_escape_is_taken_as_the_standard_parser_takes_it() -> N
     lines = reader.feed(raw)
     assert [t for _, t, *_ in lines] == ["a", "b\ud800", "a"]
     assert reader.skipped == 0 and reader.cursor == "c0"
+
+
+def test_json_values_that_are_not_objects_are_skipped_in_a_read_parsed_at_once() -> None:
+    reader = EntryReader(1024)
+    lines = reader.feed(b'"text"\n7\nnull\n[1]\n' + entries_of(with_time({"MESSAGE": "ok"}, 0)))
+    assert [t for _, t, *_ in lines] == ["ok"]
+    assert reader.skipped == 4 and reader.entries == 1
