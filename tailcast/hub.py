@@ -279,10 +279,13 @@ class Hub:
         lines: Iterable[wire.Entry],
         *,
         checkpoint: dict[str, Any] | None = None,
+        stamps: Sequence[str] | None = None,
     ) -> None:
         """Like :meth:`publish_lines`, with a ``level`` too: ``(ts, text, fd, cont, level)``.
 
         A given level (a journal entry's PRIORITY) stands instead of detection.
+        ``stamps``: each line's ``ts`` as its JSON text already (one per line;
+        :func:`tailcast.protocol.wire.encode_entries`).
         """
         if self.redactor is not None:
             lines = self.redactor.entries(stream.id, lines)
@@ -290,7 +293,7 @@ class Hub:
         # Level and follows for the batch, then each (level, follows) pair
         # formatted once: this is the journal source's hot path.
         marks = annotate_entries(stream.messages, batch)
-        encoded = wire.encode_entries(stream.last_seq + 1, batch, marks)
+        encoded = wire.encode_entries(stream.last_seq + 1, batch, marks, stamps)
         self._store(stream, encoded, checkpoint=checkpoint)
 
     def _store(

@@ -249,3 +249,14 @@ def test_encode_entries_with_marks_equals_encode_line(first: int, items: list[An
         )
     ]
     assert wire.encode_entries(first, entries, marks) == expected
+
+
+def test_encode_entries_takes_the_stamps_given_one_per_line() -> None:
+    """Stamps given (the journal's, cut from its digits) stand for format_ts(ts)."""
+    entries = [(1.5, "a", None, False, None), (2.0, "b", "out", True, "warn")]
+    marks = [(None, False), ("warn", True)]
+    stamps = [wire.format_ts(e[0]) for e in entries]
+    assert wire.encode_entries(3, entries, marks, stamps) == wire.encode_entries(3, entries, marks)
+    assert json.loads(wire.encode_entries(3, entries, marks, ["7.25", "8.0"])[1])["ts"] == 8.0
+    with pytest.raises(ValueError):  # one short: never a line silently lost
+        wire.encode_entries(3, entries, marks, stamps[:1])

@@ -207,10 +207,11 @@ class JournalSource(Source):
     def received(self, data: bytes) -> None:
         """One read of journalctl's output: its entries, numbered and kept with the cursor."""
         self.bytes_read += len(data)
-        lines = self.reader.feed(data)
+        lines, stamps = self.reader.read(data)
         if lines:
             self._live()
-            self.hub.publish_entries(self.stream, lines, checkpoint={"cursor": self.reader.cursor})
+            checkpoint = {"cursor": self.reader.cursor}
+            self.hub.publish_entries(self.stream, lines, checkpoint=checkpoint, stamps=stamps)
 
     def _live(self) -> None:
         if self._child is not None and not self._closing:

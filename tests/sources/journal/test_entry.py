@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from tailcast.protocol import wire
 from tailcast.protocol.redact import Redactor
+from tailcast.protocol.wire import format_ts
 from tailcast.sources.journal import entry
-from tailcast.sources.journal.entry import EntryReader, journalctl_argv, message_text
+from tailcast.sources.journal.entry import EntryReader, journalctl_argv, message_text, stamp_text
 
 
 def out(**fields: object) -> bytes:
@@ -92,3 +96,116 @@ def test_with_redaction_a_long_message_is_cut_where_no_secret_is() -> None:
         texts = [text for _, text, _, _, _ in redactor.entries("j", lines)]
         assert "".join(texts) == redactor.text(message), cut
         assert not any("s3cr3t" in t or "P4ss" in t for t in texts)
+
+
+# -- the fast paths: orjson for a read, the ts text cut from the digits ----------------
+
+STAMP = "1796137705434125"
+
+
+@given(st.integers(min_value=10**15, max_value=8 * 10**15 - 1))
+def test_the_stamp_text_is_format_ts_of_the_microseconds(micros: int) -> None:
+    """Cut from the digits, the same text as formatting the float (trailing zeros too)."""
+    assert stamp_text(str(micros)) == format_ts(int(str(micros)) / 1e6)
+
+
+def test_stamps_of_whole_seconds_and_tens() -> None:
+    assert stamp_text("1796137705000000") == "1796137705.0" == format_ts(1796137705.0)
+    assert stamp_text("1796137705430000") == "1796137705.43"
+    assert stamp_text(STAMP) == "1796137705.434125"
+
+
+def entries_of(*fields: dict[str, object]) -> bytes:
+    return b"".join(out(**f) for f in fields)
+
+
+# Entries the fast path must take exactly as the standard parser and format_ts do.
+ODD_ENTRIES: list[dict[str, object]] = [
+    {"MESSAGE": 'say "hi"\\ \t back\\slash', "PRIORITY": "5"},  # escapes
+    {"MESSAGE": "é ü 日本 \U0001f600", "PRIORITY": "6"},  # unicode, outside the BMP too
+    {"MESSAGE": [104, 255, 10, 105], "PRIORITY": "3"},  # binary: "h\ufffd", "i"
+    {"MESSAGE": "two\nlines"},  # no PRIORITY: no level
+    {"MESSAGE": "x\r"},  # a trailing CR is cut
+    {"MESSAGE": "early", "__REALTIME_TIMESTAMP": "2000000"},  # 1970: format_ts's way
+    {"MESSAGE": "late", "__REALTIME_TIMESTAMP": "9000000000000000"},  # past 2223
+    {"MESSAGE": "digits", "__REALTIME_TIMESTAMP": "1\u066796137705434125"},  # not ASCII
+    {"MESSAGE": "whole", "__REALTIME_TIMESTAMP": "1796137705000000"},
+    {"MESSAGE": "twice", "PRIORITY": ["3", "4"]},
+    {"MESSAGE": "no such level", "PRIORITY": "8"},
+    {"MESSAGE": None},
+]
+
+
+def with_time(fields: dict[str, object], n: int) -> dict[str, object]:
+    return {"__REALTIME_TIMESTAMP": str(int(STAMP) + n), "__CURSOR": f"c{n}", **fields}
+
+
+def test_every_line_has_its_stamp_exactly_as_format_ts_gives_it() -> None:
+    reader = EntryReader(1024)
+    data = entries_of(*(with_time(f, n) for n, f in enumerate(ODD_ENTRIES)))
+    lines, stamps = reader.read(data)
+    assert len(stamps) == len(lines)
+    assert stamps == [format_ts(ts) for ts, *_ in lines]
+    texts = [text for _, text, *_ in lines]
+    assert texts[:5] == ['say "hi"\\ \t back\\slash', "é ü 日本 \U0001f600", "h\ufffd", "i", "two"]
+    assert [lv for *_, lv in lines[:5]] == ["info", "info", "error", "error", None]
+    assert texts[5:] == [
+        "lines",
+        "x",
+        "early",
+        "late",
+        "digits",
+        "whole",
+        "twice",
+        "no such level",
+        "",
+    ]
+    assert [lv for *_, lv in lines[-3:]] == [None, None, None]
+    assert lines[7][0] == 2.0 and reader.entries == len(ODD_ENTRIES)
+    assert reader.cursor == f"c{len(ODD_ENTRIES) - 1}"
+    # Encoded, the stamps give the very bytes of formatting each float.
+    marks = [(lv, False) for *_, lv in lines]
+    assert wire.encode_entries(1, lines, marks, stamps) == wire.encode_entries(1, lines, marks)
+
+
+def test_the_fast_reader_agrees_with_the_standard_parser_line_by_line() -> None:
+    """One read parsed at once (orjson) gives what json.loads gives each line."""
+    data = entries_of(*(with_time(f, n) for n, f in enumerate(ODD_ENTRIES)))
+    whole = EntryReader(1024).feed(data)
+    each: list[object] = []
+    one = EntryReader(1024)
+    for raw in data.splitlines(keepends=True):
+        each += one.feed(raw)
+    assert whole == each
+
+
+def test_a_read_may_end_inside_a_character_or_an_escape() -> None:
+    """Reads cut anywhere (inside "é", inside \\u00e9) give the same lines and stamps."""
+    data = entries_of(
+        with_time({"MESSAGE": "café \u00e9\\", "PRIORITY": "4"}, 0),
+        with_time({"MESSAGE": [99, 97, 102, 195, 169], "PRIORITY": "4"}, 1),
+    )
+    expected = EntryReader(1024).read(data)
+    assert [t for _, t, *_ in expected[0]] == ["café é\\", "café"]
+    for cut in range(1, len(data)):
+        reader = EntryReader(1024)
+        first = reader.read(data[:cut])
+        second = reader.read(data[cut:])
+        assert (first[0] + second[0], first[1] + second[1]) == expected, cut
+
+
+def test_a_lone_surrogate_escape_is_taken_as_the_standard_parser_takes_it() -> None:
+    """orjson refuses "\\ud800"; that read falls back to json.loads line by line."""
+    reader = EntryReader(1024)
+    data = with_time({"MESSAGE": "a"}, 0)
+    raw = entries_of(data) + b'{"MESSAGE":"b\\ud800","__CURSOR":"c9"}\n' + entries_of(data)
+    lines = reader.feed(raw)
+    assert [t for _, t, *_ in lines] == ["a", "b\ud800", "a"]
+    assert reader.skipped == 0 and reader.cursor == "c0"
+
+
+def test_json_values_that_are_not_objects_are_skipped_in_a_read_parsed_at_once() -> None:
+    reader = EntryReader(1024)
+    lines = reader.feed(b'"text"\n7\nnull\n[1]\n' + entries_of(with_time({"MESSAGE": "ok"}, 0)))
+    assert [t for _, t, *_ in lines] == ["ok"]
+    assert reader.skipped == 4 and reader.entries == 1
