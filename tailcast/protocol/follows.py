@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tailcast.protocol.levels import detect_level
+from tailcast.protocol.levels import DETECTORS, LEVELS, detect_level, detect_start
 from tailcast.protocol.wire import Entry
 
 __all__ = ["MessageState", "annotate", "annotate_entries", "annotate_one"]
@@ -139,49 +139,66 @@ def annotate(
     """
     out: list[tuple[str | None, bool]] = []
     append = out.append
-    detect = detect_level
+    # The detector for the line's first character, looked up here: the
+    # loop has the character already (detect_level would slice it again).
+    detector, start = DETECTORS.get, detect_start
     same_fd = state.open and state.fd == fd
     # The state's fields as locals while the loop runs (written back at the
     # end, and around the rare call that reads them): attribute access on
     # every line is most of what this loop would otherwise cost.
     level, follows, mode = state.level, state.follows, state.mode
+    heads, tails = _marks(level, explicit)
     # After a warn/error head only a traceback or an exception line (lower
     # case: ``java.lang.…``) can continue it, besides the other rules.
     errorish = level in _ERRORISH
     for text, cont in pieces:
         if cont:
-            append((level, follows))
+            append(tails[level] if follows else heads[level])
             continue
         first = text[:1]
         if same_fd:
             if first in {" ", "\t"}:
                 follows = True
-                append((level, True))
+                append(tails[level])
                 continue
-            if (
-                mode != _NONE
-                or first in {"C", "S"}
-                or (errorish and (first == "T" or first.islower()))
-            ):
+            if mode or first in {"C", "S"} or (errorish and (first == "T" or first.islower())):
                 state.level = level
                 state.mode = mode
                 if _continues(state, text):
                     mode = state.mode
                     follows = True
-                    append((level, True))
+                    append(tails[level])
                     continue
                 mode = state.mode
-        level = detect(text) if explicit is None else explicit
+        level = detector(first, start)(text) if explicit is None else explicit
         follows = False
         mode = _mode_of_head(text) if first in _MODE_FIRSTS else _NONE
         errorish = level in _ERRORISH
-        append((level, False))
+        append(heads[level])
         same_fd = True
     state.level, state.follows, state.mode = level, follows, mode
     if same_fd:  # a whole line was read: the message is on this fd now (a cont changes nothing)
         state.open = True
         state.fd = fd
     return out
+
+
+# Every (level, follows) pair a detected level can make, made once: the
+# lists annotate returns share them instead of a new tuple per line.
+_HEADS = {level: (level, False) for level in (*LEVELS, None)}
+_TAILS = {level: (level, True) for level in (*LEVELS, None)}
+_Marks = dict[str | None, tuple[str | None, bool]]
+
+
+def _marks(level: str | None, explicit: str | None) -> tuple[_Marks, _Marks]:
+    """:data:`_HEADS` and :data:`_TAILS`, with pairs for levels of a caller's own too."""
+    if level in _HEADS and explicit in _HEADS:
+        return _HEADS, _TAILS
+    extra = (level, explicit)
+    return (
+        {**_HEADS, **{x: (x, False) for x in extra}},
+        {**_TAILS, **{x: (x, True) for x in extra}},
+    )
 
 
 def annotate_entries(
