@@ -33,6 +33,7 @@ __all__ = ["MessageState", "annotate", "annotate_entries", "annotate_one"]
 
 # What the lines after a head are expected to be.
 _NONE, _PY_FRAMES, _PY_END, _GO = 0, 1, 2, 3
+_BREAK = -1  # (from _continues: the line does not continue the message)
 _ERRORISH = frozenset({"fatal", "error", "warn"})
 _JAVA_EXCEPTION = re.compile(r"(?:[a-z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable)\b")
 _PY_CHAIN = (
@@ -67,44 +68,43 @@ def _mode_of_head(text: str) -> int:
     return _NONE
 
 
-def _in_mode(state: MessageState, text: str) -> bool:
-    """Does ``text`` (not indented) continue the traceback or panic the state is in?"""
-    mode = state.mode
+def _in_mode(mode: int, text: str) -> int:
+    """The mode after ``text`` (not indented) if it continues the traceback or panic, else -1."""
     if mode == _PY_FRAMES:
-        if not text:
-            return True
-        state.mode = _PY_END  # the exception line ends the frames
-        return True
+        return _PY_FRAMES if not text else _PY_END  # the exception line ends the frames
     if mode == _PY_END:
         if not text or text.startswith(_PY_CHAIN):
-            return True
+            return _PY_END
         if text.startswith("Traceback (most recent call last):"):
-            state.mode = _PY_FRAMES
-            return True
-        return False
+            return _PY_FRAMES
+        return _BREAK
     # _GO: blank lines, goroutine headers, function lines ``pkg.fn(...)``.
-    return not text or text.startswith(_GO_STARTS[:4]) or text.endswith(")")
+    return _GO if not text or text.startswith(_GO_STARTS[:4]) or text.endswith(")") else _BREAK
 
 
-def _continues(state: MessageState, text: str) -> bool:
-    """Does ``text`` continue the open message (same fd already checked)?"""
-    first = text[:1]
+def _continues(text: str, first: str, mode: int, errorish: bool) -> int:
+    """The mode after ``text`` if it continues the open message (same fd already checked), else -1.
+
+    ``first`` is its first character, ``mode`` the message's, ``errorish``
+    whether its level is warn or worse. A mode in and out, not the state:
+    the callers keep the state's fields in locals.
+    """
     if first in (" ", "\t"):
-        return True
-    if state.mode != _NONE and _in_mode(state, text):
-        return True
-    state.mode = _NONE
+        return mode
+    if mode != _NONE:
+        mode = _in_mode(mode, text)
+        if mode != _BREAK:
+            return mode
     if first == "C" and text.startswith("Caused by: "):
-        return True
+        return _NONE
     if first == "S" and text.startswith("Suppressed: "):
-        return True
-    if state.level in _ERRORISH:
+        return _NONE
+    if errorish:
         if first == "T" and text.startswith("Traceback (most recent call last):"):
-            state.mode = _PY_FRAMES
-            return True
+            return _PY_FRAMES
         if first.islower() and _JAVA_EXCEPTION.match(text) is not None:
-            return True
-    return False
+            return _NONE
+    return _BREAK
 
 
 def annotate_one(
@@ -113,9 +113,12 @@ def annotate_one(
     """``(level, follows)`` of one piece, moving ``state`` on."""
     if cont:
         return state.level, state.follows
-    if state.open and fd == state.fd and _continues(state, text):
-        state.follows = True
-        return state.level, True
+    if state.open and fd == state.fd:
+        mode = _continues(text, text[:1], state.mode, state.level in _ERRORISH)
+        if mode != _BREAK:
+            state.mode = mode
+            state.follows = True
+            return state.level, True
     level = detect_level(text) if explicit is None else explicit
     state.open = True
     state.fd = fd
@@ -155,21 +158,18 @@ def annotate(
         if cont:
             append(tails[level] if follows else heads[level])
             continue
-        first = text[:1]
+        first = text[0] if text else ""  # (an index costs less than a slice)
         if same_fd:
             if first in {" ", "\t"}:
                 follows = True
                 append(tails[level])
                 continue
             if mode or first in {"C", "S"} or (errorish and (first == "T" or first.islower())):
-                state.level = level
-                state.mode = mode
-                if _continues(state, text):
-                    mode = state.mode
+                mode = _continues(text, first, mode, errorish)
+                if mode != _BREAK:
                     follows = True
                     append(tails[level])
                     continue
-                mode = state.mode
         level = detector(first, start)(text) if explicit is None else explicit
         follows = False
         mode = _mode_of_head(text) if first in _MODE_FIRSTS else _NONE
@@ -219,25 +219,20 @@ def annotate_entries(
             append((state.level, state.follows))
             continue
         first = text[:1]
-        if (
-            state.open
-            and fd == state.fd
-            and (
-                first in (" ", "\t")
-                or (
-                    (
-                        state.mode
-                        or first in "CS"
-                        # after an error only a traceback or an exception line continues
-                        or (state.level in _ERRORISH and (first == "T" or first.islower()))
-                    )
-                    and _continues(state, text)
-                )
-            )
-        ):
-            state.follows = True
-            append((state.level, True))
-            continue
+        if state.open and fd == state.fd:
+            if first in (" ", "\t"):
+                state.follows = True
+                append((state.level, True))
+                continue
+            errorish = state.level in _ERRORISH
+            # after an error only a traceback or an exception line continues
+            if state.mode or first in "CS" or (errorish and (first == "T" or first.islower())):
+                mode = _continues(text, first, state.mode, errorish)
+                if mode != _BREAK:
+                    state.mode = mode
+                    state.follows = True
+                    append((state.level, True))
+                    continue
         level = detect(text) if given is None else given
         state.open = True
         state.fd = fd

@@ -84,7 +84,6 @@ def _token_table() -> dict[str, str]:
 
 
 _TOKENS = _token_table()
-_TOKEN_SET = frozenset(_TOKENS)
 # At the very start, with a colon (``error: x``, ``WARNING:root:``, ``fail:``).
 _COLON_WORDS = {w: _WORDS[w] for w in _WORDS if len(w) >= 3 and w != "config"}
 # At the very start, bare: only UPPER CASE (``WARN disk full``, not ``error reading``).
