@@ -132,15 +132,17 @@ def level_from_priority(priority: int) -> str | None:
 # ``E1201 ``, 3 Ruby's Logger ``E, [``, 4 logrus' terminal ``ERRO[``, 5 a
 # crash, 6 ``error:``/``WARNING:root:``/``fail:``, 7 an UPPERCASE word.
 # No form before 6 can start with what 6 or 7 would take for a level, so the
-# first that matches is the only one that can say a level.
+# first that matches is the only one that can say a level. The words' runs
+# are possessive: a shorter run ends on a letter, never on ``:`` or a space,
+# so backing off (what re does on every line that has neither) never matches.
 _START = re.compile(
     r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
     r"|([IWEF])\d{4} "
     r"|(.), \["
     r"|(INFO|WARN|ERRO|DEBU|TRAC|FATA|PANI)\["
     r"|(Traceback \(most recent call last\):|Exception in thread |fatal error: )"
-    r"|([A-Za-z]{3,13}):"
-    r"|([A-Z]{3,12}) "
+    r"|([A-Za-z]{3,13}+):"
+    r"|([A-Z]{3,12}+) "
 )
 _CRASH_LEVELS = dict(_CRASH)
 
