@@ -116,7 +116,7 @@ def normalise(value: object) -> str | None:
             return _PINO[value]
         return _PRIORITY[value] if 0 <= value <= 7 else None
     if isinstance(value, str):
-        if value.isdigit():
+        if value.isdecimal():
             return normalise(int(value))
         return _WORDS.get(value.lower())
     return None
@@ -252,7 +252,7 @@ def _json_level(text: str) -> str | None:
             close = text.find('"', at + 1, at + 22)
             level = _WORDS.get(text[at + 1 : close].lower()) if close > 0 else None
         else:
-            level = _PINO.get(int(text[at : at + 2])) if text[at : at + 2].isdigit() else None
+            level = _PINO.get(int(text[at : at + 2])) if text[at : at + 2].isdecimal() else None
         if level is not None:
             return level
     for needle in _JSON_NEEDLES:
