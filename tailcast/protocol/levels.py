@@ -18,9 +18,9 @@ has none. What is read (protocol additions 1.1, "Levels and multi-line messages"
   ``[core:error]``, MySQL's ``[Warning]``, Postgres' ``ERROR:``, gunicorn, pino-pretty;
   after a syslog header, the message's own ``error:`` prefix (OpenSSH).
 
-Cost: one dispatch on the first character, then for most lines one regular
-expression (all the start forms at once) or one ``split`` of the line's head,
-and a substring search for ``level=`` (see bench/levels.py).
+Cost: one dispatch on the first character (:data:`DETECTORS`), then for most
+lines one regular expression (all the start forms at once) or one ``split`` of
+the line's head, and a substring test for ``l=`` (see bench/levels.py).
 """
 
 from __future__ import annotations
