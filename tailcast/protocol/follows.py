@@ -26,13 +26,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tailcast.protocol.levels import detect_level
+from tailcast.protocol.levels import DETECTORS, LEVELS, detect_level, detect_start
 from tailcast.protocol.wire import Entry
 
 __all__ = ["MessageState", "annotate", "annotate_entries", "annotate_one"]
 
 # What the lines after a head are expected to be.
 _NONE, _PY_FRAMES, _PY_END, _GO = 0, 1, 2, 3
+_BREAK = -1  # (from _continues: the line does not continue the message)
 _ERRORISH = frozenset({"fatal", "error", "warn"})
 _JAVA_EXCEPTION = re.compile(r"(?:[a-z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable)\b")
 _PY_CHAIN = (
@@ -67,44 +68,43 @@ def _mode_of_head(text: str) -> int:
     return _NONE
 
 
-def _in_mode(state: MessageState, text: str) -> bool:
-    """Does ``text`` (not indented) continue the traceback or panic the state is in?"""
-    mode = state.mode
+def _in_mode(mode: int, text: str) -> int:
+    """The mode after ``text`` (not indented) if it continues the traceback or panic, else -1."""
     if mode == _PY_FRAMES:
-        if not text:
-            return True
-        state.mode = _PY_END  # the exception line ends the frames
-        return True
+        return _PY_FRAMES if not text else _PY_END  # the exception line ends the frames
     if mode == _PY_END:
         if not text or text.startswith(_PY_CHAIN):
-            return True
+            return _PY_END
         if text.startswith("Traceback (most recent call last):"):
-            state.mode = _PY_FRAMES
-            return True
-        return False
+            return _PY_FRAMES
+        return _BREAK
     # _GO: blank lines, goroutine headers, function lines ``pkg.fn(...)``.
-    return not text or text.startswith(_GO_STARTS[:4]) or text.endswith(")")
+    return _GO if not text or text.startswith(_GO_STARTS[:4]) or text.endswith(")") else _BREAK
 
 
-def _continues(state: MessageState, text: str) -> bool:
-    """Does ``text`` continue the open message (same fd already checked)?"""
-    first = text[:1]
+def _continues(text: str, first: str, mode: int, errorish: bool) -> int:
+    """The mode after ``text`` if it continues the open message (same fd already checked), else -1.
+
+    ``first`` is its first character, ``mode`` the message's, ``errorish``
+    whether its level is warn or worse. A mode in and out, not the state:
+    the callers keep the state's fields in locals.
+    """
     if first in (" ", "\t"):
-        return True
-    if state.mode != _NONE and _in_mode(state, text):
-        return True
-    state.mode = _NONE
+        return mode
+    if mode != _NONE:
+        mode = _in_mode(mode, text)
+        if mode != _BREAK:
+            return mode
     if first == "C" and text.startswith("Caused by: "):
-        return True
+        return _NONE
     if first == "S" and text.startswith("Suppressed: "):
-        return True
-    if state.level in _ERRORISH:
+        return _NONE
+    if errorish:
         if first == "T" and text.startswith("Traceback (most recent call last):"):
-            state.mode = _PY_FRAMES
-            return True
+            return _PY_FRAMES
         if first.islower() and _JAVA_EXCEPTION.match(text) is not None:
-            return True
-    return False
+            return _NONE
+    return _BREAK
 
 
 def annotate_one(
@@ -113,9 +113,12 @@ def annotate_one(
     """``(level, follows)`` of one piece, moving ``state`` on."""
     if cont:
         return state.level, state.follows
-    if state.open and fd == state.fd and _continues(state, text):
-        state.follows = True
-        return state.level, True
+    if state.open and fd == state.fd:
+        mode = _continues(text, text[:1], state.mode, state.level in _ERRORISH)
+        if mode != _BREAK:
+            state.mode = mode
+            state.follows = True
+            return state.level, True
     level = detect_level(text) if explicit is None else explicit
     state.open = True
     state.fd = fd
@@ -139,49 +142,63 @@ def annotate(
     """
     out: list[tuple[str | None, bool]] = []
     append = out.append
-    detect = detect_level
+    # The detector for the line's first character, looked up here: the
+    # loop has the character already (detect_level would slice it again).
+    detector, start = DETECTORS.get, detect_start
     same_fd = state.open and state.fd == fd
     # The state's fields as locals while the loop runs (written back at the
     # end, and around the rare call that reads them): attribute access on
     # every line is most of what this loop would otherwise cost.
     level, follows, mode = state.level, state.follows, state.mode
+    heads, tails = _marks(level, explicit)
     # After a warn/error head only a traceback or an exception line (lower
     # case: ``java.lang.…``) can continue it, besides the other rules.
     errorish = level in _ERRORISH
     for text, cont in pieces:
         if cont:
-            append((level, follows))
+            append(tails[level] if follows else heads[level])
             continue
-        first = text[:1]
+        first = text[0] if text else ""  # (an index costs less than a slice)
         if same_fd:
             if first in {" ", "\t"}:
                 follows = True
-                append((level, True))
+                append(tails[level])
                 continue
-            if (
-                mode != _NONE
-                or first in {"C", "S"}
-                or (errorish and (first == "T" or first.islower()))
-            ):
-                state.level = level
-                state.mode = mode
-                if _continues(state, text):
-                    mode = state.mode
+            if mode or first in {"C", "S"} or (errorish and (first == "T" or first.islower())):
+                mode = _continues(text, first, mode, errorish)
+                if mode != _BREAK:
                     follows = True
-                    append((level, True))
+                    append(tails[level])
                     continue
-                mode = state.mode
-        level = detect(text) if explicit is None else explicit
+        level = detector(first, start)(text) if explicit is None else explicit
         follows = False
         mode = _mode_of_head(text) if first in _MODE_FIRSTS else _NONE
         errorish = level in _ERRORISH
-        append((level, False))
+        append(heads[level])
         same_fd = True
     state.level, state.follows, state.mode = level, follows, mode
     if same_fd:  # a whole line was read: the message is on this fd now (a cont changes nothing)
         state.open = True
         state.fd = fd
     return out
+
+
+# Every (level, follows) pair a detected level can make, made once: the
+# lists annotate returns share them instead of a new tuple per line.
+_HEADS = {level: (level, False) for level in (*LEVELS, None)}
+_TAILS = {level: (level, True) for level in (*LEVELS, None)}
+_Marks = dict[str | None, tuple[str | None, bool]]
+
+
+def _marks(level: str | None, explicit: str | None) -> tuple[_Marks, _Marks]:
+    """:data:`_HEADS` and :data:`_TAILS`, with pairs for levels of a caller's own too."""
+    if level in _HEADS and explicit in _HEADS:
+        return _HEADS, _TAILS
+    extra = (level, explicit)
+    return (
+        {**_HEADS, **{x: (x, False) for x in extra}},
+        {**_TAILS, **{x: (x, True) for x in extra}},
+    )
 
 
 def annotate_entries(
@@ -202,25 +219,20 @@ def annotate_entries(
             append((state.level, state.follows))
             continue
         first = text[:1]
-        if (
-            state.open
-            and fd == state.fd
-            and (
-                first in (" ", "\t")
-                or (
-                    (
-                        state.mode
-                        or first in "CS"
-                        # after an error only a traceback or an exception line continues
-                        or (state.level in _ERRORISH and (first == "T" or first.islower()))
-                    )
-                    and _continues(state, text)
-                )
-            )
-        ):
-            state.follows = True
-            append((state.level, True))
-            continue
+        if state.open and fd == state.fd:
+            if first in (" ", "\t"):
+                state.follows = True
+                append((state.level, True))
+                continue
+            errorish = state.level in _ERRORISH
+            # after an error only a traceback or an exception line continues
+            if state.mode or first in "CS" or (errorish and (first == "T" or first.islower())):
+                mode = _continues(text, first, state.mode, errorish)
+                if mode != _BREAK:
+                    state.mode = mode
+                    state.follows = True
+                    append((state.level, True))
+                    continue
         level = detect(text) if given is None else given
         state.open = True
         state.fd = fd

@@ -18,16 +18,26 @@ has none. What is read (protocol additions 1.1, "Levels and multi-line messages"
   ``[core:error]``, MySQL's ``[Warning]``, Postgres' ``ERROR:``, gunicorn, pino-pretty;
   after a syslog header, the message's own ``error:`` prefix (OpenSSH).
 
-Cost: one dispatch on the first character, then for most lines one regular
-expression (all the start forms at once) or one ``split`` of the line's head,
-and a substring search for ``level=`` (see bench/levels.py).
+Cost: one dispatch on the first character (:data:`DETECTORS`), then for most
+lines one regular expression (all the start forms at once) or one ``split`` of
+the line's head, and a substring test for ``l=`` (see bench/levels.py).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-__all__ = ["LEVELS", "detect_level", "level_from_priority", "normalise"]
+__all__ = [
+    "DETECTORS",
+    "LEVELS",
+    "Detector",
+    "detect_after_timestamp",
+    "detect_level",
+    "detect_start",
+    "level_from_priority",
+    "normalise",
+]
 
 LEVELS = ("fatal", "error", "warn", "info", "debug", "trace")
 
@@ -74,7 +84,6 @@ def _token_table() -> dict[str, str]:
 
 
 _TOKENS = _token_table()
-_TOKEN_SET = frozenset(_TOKENS)
 # At the very start, with a colon (``error: x``, ``WARNING:root:``, ``fail:``).
 _COLON_WORDS = {w: _WORDS[w] for w in _WORDS if len(w) >= 3 and w != "config"}
 # At the very start, bare: only UPPER CASE (``WARN disk full``, not ``error reading``).
@@ -88,7 +97,9 @@ _CRASH = (
     ("fatal error: ", "fatal"),
 )
 _PRI = re.compile(r"<(\d{1,3})>")
-_LOGFMT = re.compile(r'(?:^|[\s,])(?:level|lvl)="?(\w{1,16})')
+# ``level=`` or ``lvl=`` at the start or after a space or comma: the
+# lookbehind comes after the ``l`` so that the search skips to each ``l`` in C.
+_LOGFMT = re.compile(r'l(?<![^\s,]l)(?:evel|vl)="?(\w{1,16})')
 _JSON_KEYS = frozenset(
     ("level", "lvl", "severity", "loglevel", "log.level", "levelname", "log_level")
 )
@@ -105,7 +116,7 @@ def normalise(value: object) -> str | None:
             return _PINO[value]
         return _PRIORITY[value] if 0 <= value <= 7 else None
     if isinstance(value, str):
-        if value.isdigit():
+        if value.isdecimal():
             return normalise(int(value))
         return _WORDS.get(value.lower())
     return None
@@ -116,114 +127,84 @@ def level_from_priority(priority: int) -> str | None:
     return _PRIORITY[priority] if 0 <= priority <= 7 else None
 
 
-def _kinds() -> dict[str, int]:
-    kinds = dict.fromkeys("0123456789[", _TIMESTAMP)
-    kinds.update({"{": _JSON, " ": _INDENTED, "\t": _INDENTED, "": _INDENTED, "<": _ANGLE})
-    return kinds
-
-
-_JSON, _INDENTED, _TIMESTAMP, _ANGLE, _OTHER = 1, 2, 3, 4, 0
-# The first character says which forms a line can have: one dict lookup.
-_KIND = _kinds()
-
-
-def detect_level(text: str) -> str | None:
-    """The level ``text`` states, or None when nothing in it is a level field or prefix."""
-    kind = _KIND.get(text[:1], _OTHER)  # "" (an empty line) is _INDENTED: no level
-    if kind == _OTHER:
-        # One regular expression tries every form a line can start with (the
-        # first character rules most of them out at once): two or three C
-        # calls for a line, not a dozen Python-level checks (bench/levels.py).
-        m = _START.match(text)
-        level = None if m is None else _start_form(m, text)
-    elif kind == _TIMESTAMP:
-        # The common case inline: one level token among the first ones.
-        head = text[:_HEAD]
-        tokens = head.split(None, 7)[:7]
-        hits = _TOKEN_SET.intersection(tokens)
-        if len(hits) == 1:
-            (token,) = hits
-            return _TOKENS[token]
-        level = _after_timestamp(head, tokens, hits)
-    elif kind == _JSON:
-        return _json_level(text)
-    elif kind == _INDENTED:
-        return None  # an indented line is a continuation, not a message of its own
-    else:  # _ANGLE
-        m = _PRI.match(text)
-        if m is not None:
-            return _PRIORITY[int(m.group(1)) % 8]
-        level = _after_timestamp(text[:_HEAD])
-    if level is None and "l=" in text:  # (``level=`` and ``lvl=`` end so)
-        # logfmt: the search starts just before the first ``level=`` or
-        # ``lvl=`` (found by a plain substring search), not at every position.
-        at = text.find("level=", 0, _HEAD * 2)
-        short = text.find("lvl=", 0, at if at >= 0 else _HEAD * 2)
-        if short >= 0:
-            at = short  # ``lvl=`` comes first
-        elif at < 0:
-            return None
-        found = _LOGFMT.search(text, at - 1 if at > 0 else 0, _HEAD * 2)
-        if found is not None:
-            return _WORDS.get(found.group(1).lower())
-    return level
-
-
 # The forms a line can start with, one group each, tried in this order:
 # 1 syslog's month or day (then a level after the header), 2 klog/glog
 # ``E1201 ``, 3 Ruby's Logger ``E, [``, 4 logrus' terminal ``ERRO[``, 5 a
 # crash, 6 ``error:``/``WARNING:root:``/``fail:``, 7 an UPPERCASE word.
 # No form before 6 can start with what 6 or 7 would take for a level, so the
-# first that matches is the only one that can say a level.
+# first that matches is the only one that can say a level. The words' runs
+# are possessive: a shorter run ends on a letter, never on ``:`` or a space,
+# so backing off (what re does on every line that has neither) never matches.
 _START = re.compile(
     r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
     r"|([IWEF])\d{4} "
     r"|(.), \["
     r"|(INFO|WARN|ERRO|DEBU|TRAC|FATA|PANI)\["
     r"|(Traceback \(most recent call last\):|Exception in thread |fatal error: )"
-    r"|([A-Za-z]{3,13}):"
-    r"|([A-Z]{3,12}) "
+    r"|([A-Za-z]{3,13}+):"
+    r"|([A-Z]{3,12}+) "
 )
 _CRASH_LEVELS = dict(_CRASH)
 
 
-def _start_form(m: re.Match[str], text: str) -> str | None:
-    """The level the start form ``m`` (a match of :data:`_START`) says."""
-    form = m.lastindex
-    word = m.group(form)  # type: ignore[arg-type]
-    if form == 7:
-        return _UPPER_START.get(word)
-    if form == 6:
-        return _COLON_WORDS.get(word.lower())
-    if form == 1:
-        return _after_timestamp(text[:_HEAD])
-    if form == 2:
-        return _KLOG[word]
-    if form == 3:
-        return _RUBY.get(word)
-    if form == 4:
-        return _LOGRUS[word]
-    return _CRASH_LEVELS[word]
+def detect_level(text: str) -> str | None:
+    """The level ``text`` states, or None when nothing in it is a level field or prefix."""
+    return DETECTORS.get(text[:1], detect_start)(text)
 
 
-def _after_timestamp(
-    head: str, tokens: list[str] | None = None, hits: frozenset[str] | None = None
-) -> str | None:
-    """A level among the first tokens of a line that starts with a timestamp or brackets.
+def _detect_none(text: str) -> None:
+    """An indented (or empty) line: a continuation, not a message of its own."""
+    return None
 
-    ``tokens`` (its first 7) and ``hits`` (those that are level tokens) when
-    the caller has them already.
-    """
-    if tokens is None or hits is None:
-        tokens = head.split(None, 7)[:7]
-        hits = _TOKEN_SET.intersection(tokens)
-    if hits:
-        if len(hits) == 1:
-            (token,) = hits
+
+def _logfmt(text: str) -> str | None:
+    """logfmt's ``level=`` / ``lvl=`` in the head (after the start, a space or a comma)."""
+    # Only lines with ``l=`` (``level=`` and ``lvl=`` end so) are searched:
+    # the substring test costs a fraction of a regular expression's call.
+    if "l=" in text:
+        found = _LOGFMT.search(text, 0, _HEAD * 2)
+        if found is not None:
+            return _WORDS.get(found[1].lower())
+    return None
+
+
+def detect_start(text: str) -> str | None:
+    """A line that starts with a letter or a sign: the forms of :data:`_START`, else logfmt."""
+    # One regular expression tries every form a line can start with (the
+    # first character rules most of them out at once): one C call, not a
+    # dozen Python-level checks. The forms inline, the likeliest first.
+    m = _START.match(text)
+    if m is not None:
+        form = m.lastindex
+        if form == 7:
+            level = _UPPER_START.get(m[7])
+        elif form == 6:
+            level = _COLON_WORDS.get(m[6].lower())
+        elif form == 1:  # a syslog header: then as after a time stamp
+            return detect_after_timestamp(text)
+        elif form == 2:
+            return _KLOG[m[2]]
+        elif form == 3:
+            level = _RUBY.get(m[3])
+        elif form == 4:
+            return _LOGRUS[m[4]]
+        else:
+            return _CRASH_LEVELS[m[5]]
+        if level is not None:
+            return level
+    return _logfmt(text)
+
+
+def detect_after_timestamp(text: str) -> str | None:
+    """A line that starts with a time stamp or brackets: the first level token among its first 7."""
+    head = text[:_HEAD]
+    tokens = head.split(None, 7)[:7]
+    # A loop that stops at the first level token costs less than a set
+    # intersection, which hashes every token (the level mostly comes right
+    # after the time stamp's one or two tokens).
+    for token in tokens:
+        if token in _TOKENS:
             return _TOKENS[token]
-        for token in tokens:  # several: the first one counts
-            if token in hits:
-                return _TOKENS[token]
     tag = head.find(": ")
     if tag > 0:
         # After a syslog tag (``sshd[42]: ``), the message's own ``error:``
@@ -233,22 +214,32 @@ def _after_timestamp(
             level = _COLON_WORDS.get(head[tag + 2 : colon].lower())
             if level is not None:
                 return level
-    return _bracketed_field(head, tokens) if head[0] == "[" else None
-
-
-def _bracketed_field(head: str, tokens: list[str]) -> str | None:
-    """Apache's ``[core:error]``, Laravel's ``production.ERROR:`` (lines that start with ``[``)."""
     if head[0] == "[":
-        for token in tokens:
-            # Apache's [core:error], Laravel's production.ERROR:
-            if token[0] == "[" and ":" in token:
-                inner = token.strip("[]").rpartition(":")[2]
-            elif "." in token and token.endswith(":"):
-                inner = token[:-1].rpartition(".")[2].lower()
-            else:
-                continue
-            if inner in _WORDS and len(inner) >= 3:
-                return _WORDS[inner]
+        level = _bracketed_field(tokens)
+        if level is not None:
+            return level
+    return _logfmt(text)
+
+
+def _detect_angle(text: str) -> str | None:
+    """``<3>``/``<11>1 …`` (syslog, sd-daemon), else brackets as after a time stamp (``<E>``)."""
+    m = _PRI.match(text)
+    if m is not None:
+        return _PRIORITY[int(m.group(1)) % 8]
+    return detect_after_timestamp(text)
+
+
+def _bracketed_field(tokens: list[str]) -> str | None:
+    """Apache's ``[core:error]``, Laravel's ``production.ERROR:`` (lines that start with ``[``)."""
+    for token in tokens:
+        if token[0] == "[" and ":" in token:
+            inner = token.strip("[]").rpartition(":")[2]
+        elif "." in token and token.endswith(":"):
+            inner = token[:-1].rpartition(".")[2].lower()
+        else:
+            continue
+        if inner in _WORDS and len(inner) >= 3:
+            return _WORDS[inner]
     return None
 
 
@@ -261,7 +252,7 @@ def _json_level(text: str) -> str | None:
             close = text.find('"', at + 1, at + 22)
             level = _WORDS.get(text[at + 1 : close].lower()) if close > 0 else None
         else:
-            level = _PINO.get(int(text[at : at + 2])) if text[at : at + 2].isdigit() else None
+            level = _PINO.get(int(text[at : at + 2])) if text[at : at + 2].isdecimal() else None
         if level is not None:
             return level
     for needle in _JSON_NEEDLES:
@@ -288,3 +279,19 @@ def _json_value(text: str, at: int) -> str | None:
         return _WORDS.get(rest[1:close].lower()) if close > 1 else None
     digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
     return normalise(int(digits)) if digits else None
+
+
+Detector = Callable[[str], "str | None"]
+
+
+def _detectors() -> dict[str, Detector]:
+    table: dict[str, Detector] = dict.fromkeys("0123456789[", detect_after_timestamp)
+    table.update({"{": _json_level, "<": _detect_angle})
+    table.update(dict.fromkeys((" ", "\t", ""), _detect_none))
+    return table
+
+
+# A line's first character says which forms it can have: the detector for
+# lines that start with it (:func:`detect_start` for any other). Callers that
+# have the first character already (follows.annotate) look it up themselves.
+DETECTORS = _detectors()

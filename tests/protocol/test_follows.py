@@ -138,6 +138,18 @@ def test_explicit_level_stands_for_heads() -> None:
     assert got == [("info", False), ("info", True)]
 
 
+def test_a_level_of_the_callers_own_carries_like_a_detected_one() -> None:
+    # annotate shares one (level, follows) pair per level; a level that is
+    # not one of LEVELS gets pairs of its own, in this batch and the next.
+    state = MessageState()
+    got = annotate(state, [("x", False), ("  more", False), ("rest", True)], None, "notice")
+    assert got == [("notice", False), ("notice", True), ("notice", True)]
+    assert annotate(state, [("\tat y", False), ("WARN z", False)], None) == [
+        ("notice", True),
+        ("warn", False),
+    ]
+
+
 # Lines that exercise every rule: heads of each level, the five stack-trace
 # shapes, blank lines, cont pieces.
 _SHAPES = [

@@ -209,3 +209,12 @@ def test_normalise_values() -> None:
     assert normalise("3") == "error"
     assert normalise(True) is None
     assert normalise("admin") is None
+
+
+def test_digits_int_cannot_read_are_no_level() -> None:
+    # "²" is a digit to str.isdigit but not to int(): it raised ValueError
+    # from detection (one such line broke its batch's publishing).
+    assert detect_level('{"level":²3,"msg":"x"}') is None
+    assert detect_level('{"level":"²","msg":"x"}') is None
+    assert normalise("²") is None
+    assert detect_level('{"level":٣٠,"msg":"x"}') == "info"  # Arabic-Indic 30: int() reads it
