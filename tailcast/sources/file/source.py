@@ -10,7 +10,8 @@ itself (rotation, truncation, start position). A shell:
   its files' directories;
 - runs the blocking part (``stat``, ``pread``, the glob) of every woken file in
   *one* worker-thread call per wake-up, so hundreds of files cost one task and
-  a few pool threads, never a thread each;
+  a few pool threads, never a thread each (a small read of a watched file,
+  after a small one, is done on the event loop instead: :data:`INLINE_BYTES`);
 - applies the result on the event loop, per path
   (:class:`~tailcast.sources.file.followed.FollowedPath`): bytes through a
   line pump, states and ``tail -F`` events to the hub, and with every
@@ -71,11 +72,10 @@ STEP_BUDGET = 8 * 1024 * 1024
 # instead of 0.5 (bench/bench.py --only steady), and did not lower the
 # multi-host fleet's CPU on the idle machine.
 MIN_STEP = 0.001
-# A step whose files gave less than this last time reads on the event loop: for
-# a line-at-a-time writer the worker-thread hop (submit, wake, the GIL handed
-# back and forth) cost more than the read (10 agents at 1 000 lines/s: 0.72 ->
-# 0.44 of a core). Never for a polled directory (a network file system may
-# block) or a full look; a bigger read (at most 1 MiB) sends the next step back.
+# A step whose files gave less than this last time reads on the event loop: the
+# thread hop (submit, wake, the GIL back and forth) cost a line-at-a-time writer
+# more than the read (10 agents: 0.72 -> 0.44 of a core). Never for a polled
+# directory (a network file system may block) or a full look.
 INLINE_BYTES = 64 * 1024
 # Streams one glob may create; further matches are ignored with a warning.
 MAX_GLOB_STREAMS = 1000
