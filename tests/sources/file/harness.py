@@ -232,12 +232,14 @@ class RecordingClient:
     def __init__(self, dirs: set[str]) -> None:
         self.dirs = dirs
         self.batches: list[list[PathChange] | None] = []
+        self.times: list[float] = []  # time.monotonic() of each batch
 
     def watch_dirs(self) -> Iterable[str]:
         return self.dirs
 
     def notify(self, changes: Changes | None) -> None:
         self.batches.append(None if changes is None else list(changes))
+        self.times.append(time.monotonic())
 
     def changes(self) -> set[PathChange]:
         """Every change received, batches merged."""
