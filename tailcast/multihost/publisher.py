@@ -319,10 +319,10 @@ class Publisher:
         # see the jump in seq and tell their clients with a gap. (Lines Redis
         # had and lost in a restart are not counted: they did reach it.)
         lost = first - max(done, self._confirmed.get(stream.id, 0)) - 1
+        await self._send(client, key, batches)  # (counted once sent: a failed send is retried)
         if lost > 0:
             self.lines_lost += lost
             log.warning("%s: %d lines left the local ring before reaching redis", key, lost)
-        await self._send(client, key, batches)
         last = batches[-1][0] + len(batches[-1][1]) - 1
         # The stream may have been re-registered meanwhile (a reconnect): only
         # move forward.
