@@ -235,8 +235,12 @@ export class LogView {
     return s.scrollHeight - s.scrollTop - s.clientHeight <= FOLLOW_SLACK;
   }
 
-  /** Scroll to the window's top once the next frame has built its rows. */
+  /** Scroll to the window's top once the next frame has built its rows (paused). */
   toTop() {
+    // Paused again: a scroll event while the first page was loading may have
+    // found the old window at its live end and resumed following, which then
+    // took precedence and left the view at the new window's bottom.
+    this.pause();
     this.wantTop = true;
     this.schedule();
   }

@@ -62,6 +62,26 @@ def test_scroll_back_to_line_one_and_down_again(page: Page, server: Server) -> N
     assert dom_rows(page) <= 1000
 
 
+def test_jump_to_start_stays_at_the_start_when_following_resumed_meanwhile(
+    page: Page, server: Server
+) -> None:
+    # Seen on CI: a scroll event while the first page loaded found the old
+    # window at its live end and resumed following, and the jump then showed
+    # the new window's bottom. The resume is made here on purpose, mid-jump.
+    srv = server()
+    sid = srv.add_stream("job")
+    fill(srv, sid, 30_000)
+    open_viewer(page, srv.url)
+    poll(lambda: seq_range(page, sid)[1] == 30_000)
+    page.evaluate(
+        """() => { const t = window.tailcast;
+                   const jump = t.win.start(); t.view.resume(true); return jump; }"""
+    )
+    first = page.locator(f'#rows .row[data-sid="{sid}"][data-seq="1"]')
+    expect(first).to_be_in_viewport()
+    expect(page.locator("#pause")).to_have_attribute("aria-pressed", "true")
+
+
 def test_jump_to_start_and_end(page: Page, server: Server) -> None:
     srv = server()
     sid = srv.add_stream("job")
