@@ -168,9 +168,11 @@ class StreamLog:
         if rotate and self.checkpoint is not None:
             # Carried over so the newest checkpoint is always in the last segment.
             parts.append(checkpoint_record(self.checkpoint_seq, self.checkpoint))
-        parts.extend(lines)
         if checkpoint is not None:
+            # First: it says how far this write's lines go, so recovery drops a
+            # write cut short whole (tailcast.history.records.scan_records).
             parts.append(checkpoint_record(after, checkpoint))
+        parts.extend(lines)
         parts.append(b"")  # the join's last newline
         data = b"\n".join(parts)
         if rotate:

@@ -97,11 +97,17 @@ def scan_records(data: bytes, first_seq: int) -> ScanResult:
     result = ScanResult(good_bytes=0, last_seq=first_seq - 1)
     expected = first_seq
     pos = 0
+    # A write's checkpoint comes before its lines and says how far they go: a
+    # write cut short (SIGKILL can stop a write of several pages at a page
+    # boundary) is dropped whole, so no line is kept without its checkpoint.
+    before: tuple[int, int, int, dict[str, Any] | None] | None = None
     for record in body.split(b"\n")[:-1]:
         if record.startswith(CHECKPOINT_MARK):
             parsed = parse_checkpoint(record)
             if parsed is None:
                 break
+            if before is None and parsed[0] > expected - 1:
+                before = (pos, expected - 1, result.checkpoint_seq, result.checkpoint)
             result.checkpoint_seq, result.checkpoint = parsed
         elif record.startswith(b'{"seq":%d,' % expected) and record.endswith(b"}"):
             result.last_seq = expected
@@ -109,5 +115,9 @@ def scan_records(data: bytes, first_seq: int) -> ScanResult:
         else:
             break
         pos += len(record) + 1
+        if before is not None and result.last_seq >= result.checkpoint_seq:
+            before = None  # the write is whole
+    if before is not None:
+        pos, result.last_seq, result.checkpoint_seq, result.checkpoint = before
     result.good_bytes = pos
     return result
