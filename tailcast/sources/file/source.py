@@ -89,7 +89,6 @@ class _Work:
         self.left: list[FollowedPath] = []  # not polled: the step budget ran out
         self.matches: list[str] | None = None
         self.read = 0  # bytes
-        self.more = False  # some file has more than was read
         self.looked = False  # dirs, missing_dirs and reals were looked at (else: unchanged)
         self.dirs: set[str] = set()
         self.missing_dirs: set[str] = set()
@@ -211,7 +210,9 @@ class _FollowBase(Source):
         else:
             loop = asyncio.get_running_loop()
             work = await loop.run_in_executor(None, self._work, targets, rescan, full)
-        self._small = work.read < INLINE_BYTES and not work.more and not work.left
+        self._small = (
+            work.read < INLINE_BYTES and not work.left and not any(m for *_, m in work.results)
+        )
         for f, ops, more in work.results:
             f.apply(ops)
             if more:
@@ -246,7 +247,6 @@ class _FollowBase(Source):
                 break
             ops, more = f.follower.poll()
             work.read += sum(len(op.data) for op in ops if isinstance(op, Data))
-            work.more |= more
             work.results.append((f, ops, more))
             full = full or any(not isinstance(op, Data) for op in ops)
         # Names and directories change only with a rotation, a re-creation or a
