@@ -14,7 +14,7 @@ be cheap, and the *same* code must serve tailcast and the peer:
   run whose sequence numbers are exactly the next ones expected is checked
   against a precomputed byte string in one comparison: no per-line Python
   loop on the common path. Frames other than ``lines`` (``gap`` above all)
-  are parsed as JSON (orjson when installed); one ``lines`` frame in
+  are parsed as JSON (msgspec, json without it); one ``lines`` frame in
   ``json_every`` is parsed in full too and its lines counted against the
   markers, so a malformed batch is caught without paying a full JSON parse
   per line on two shared cores.
@@ -37,10 +37,10 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 try:
-    import orjson
+    import msgspec
 
-    _loads: Any = orjson.loads
-except ImportError:  # pragma: no cover - orjson is optional
+    _loads: Any = msgspec.json.decode
+except ImportError:  # pragma: no cover - msgspec comes with tailcast
     _loads = json.loads
 
 __all__ = ["MARKER", "SEQ_WIDTH", "Tracker", "WSProtocol", "expected_bytes", "worker_main"]

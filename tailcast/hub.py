@@ -27,7 +27,8 @@ from tailcast.history.kept import StreamHistory
 from tailcast.history.log import StreamLog
 from tailcast.history.store import HistoryStore
 from tailcast.protocol import wire
-from tailcast.protocol.follows import annotate, annotate_entries
+from tailcast.protocol.columns import Columns, encode_columns
+from tailcast.protocol.follows import annotate, annotate_columns, annotate_entries
 from tailcast.protocol.lines import Piece
 from tailcast.protocol.redact import Redactor
 from tailcast.protocol.wire import decode_line  # re-exported: its old home
@@ -294,6 +295,21 @@ class Hub:
         # formatted once: this is the journal source's hot path.
         marks = annotate_entries(stream.messages, batch)
         encoded = wire.encode_entries(stream.last_seq + 1, batch, marks, stamps)
+        self._store(stream, encoded, checkpoint=checkpoint)
+
+    def publish_columns(
+        self, stream: Stream, lines: Columns, *, checkpoint: dict[str, Any] | None = None
+    ) -> None:
+        """:meth:`publish_entries` for lines as :class:`~tailcast.protocol.columns.Columns`.
+
+        The journal's hot path: annotated and encoded in bulk, the same bytes.
+        """
+        if self.redactor is not None:  # (the redactor works on entries)
+            entries = lines.entries()
+            self.publish_entries(stream, entries, checkpoint=checkpoint, stamps=lines.stamps())
+            return
+        marks = annotate_columns(stream.messages, lines)
+        encoded = encode_columns(stream.last_seq + 1, lines, marks)
         self._store(stream, encoded, checkpoint=checkpoint)
 
     def _store(

@@ -10,6 +10,7 @@ import pytest
 
 from tailcast.hub import Hub, Stream, decode_line
 from tailcast.protocol import wire
+from tailcast.protocol.columns import Columns
 from tailcast.protocol.lines import Piece
 from tailcast.protocol.redact import Redactor
 from tailcast.protocol.wire import slugify
@@ -253,6 +254,25 @@ def test_publish_entries_numbers_lines_with_their_own_level() -> None:
         {"seq": 1, "ts": 1.5, "text": "boom", "level": "error"},
         {"seq": 2, "ts": 2.5, "text": "fine"},
     ]
+
+
+@pytest.mark.parametrize("secrets", [False, True])
+def test_publish_columns_keeps_what_publish_entries_keeps(secrets: bool) -> None:
+    """The journal's bulk path: the same kept bytes, the same state after (redacted too)."""
+    texts = ["a secret-1", "Traceback (most recent call last):", "  File x", "b", "password=x"]
+    columns = Columns(texts, ["error", "error", "error", "info", "warn"], ["1796137705434120"] * 5)
+    kept = []
+    for publish in ("columns", "entries"):
+        hub = Hub(100, redactor=Redactor([r"secret-\d+"] if secrets else [], secrets=secrets))
+        stream = hub.add_stream("j", "journal")
+        for _ in range(2):  # (the second batch starts from the first's state)
+            if publish == "columns":
+                hub.publish_columns(stream, columns, checkpoint={"cursor": "c"})
+            else:
+                hub.publish_entries(stream, columns.entries(), checkpoint={"cursor": "c"})
+        kept.append(stream.newest(100)[1])
+    assert kept[0] == kept[1] and len(kept[0]) == 10
+    assert (b"secret-1" in b"".join(kept[0])) is not secrets
 
 
 def test_every_publish_path_redacts_before_the_line_is_kept_or_heard() -> None:

@@ -22,14 +22,17 @@ per stream). :func:`annotate` gives each piece its ``(level, follows)``:
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from tailcast.protocol.columns import Columns
 from tailcast.protocol.levels import DETECTORS, LEVELS, detect_level, detect_start
 from tailcast.protocol.wire import Entry
 
-__all__ = ["MessageState", "annotate", "annotate_entries", "annotate_one"]
+__all__ = ["MessageState", "annotate", "annotate_columns", "annotate_entries", "annotate_one"]
 
 # What the lines after a head are expected to be.
 _NONE, _PY_FRAMES, _PY_END, _GO = 0, 1, 2, 3
@@ -43,6 +46,14 @@ _PY_CHAIN = (
 _MODE_STARTS = "Tpfg"  # the first letters of the heads that start a mode
 _MODE_FIRSTS = frozenset(_MODE_STARTS)  # the same as a set: "" is not in it
 _GO_STARTS = ("goroutine ", "created by ", "[signal ", "panic: ", "exit status ")
+# annotate_columns, on the string of every line's first character: a line
+# that may continue the one before it whatever that was; one after a head
+# that may open a traceback (_MODE_STARTS); one that may continue a
+# warn/error head (T, or what str.islower() may be true of).
+_MAY_CONTINUE = re.compile(r"[ \tCS\x00]")
+_MODE_HEAD = re.compile(r"[Tpfg]")
+_FIRST = operator.itemgetter(slice(0, 1))
+_MAY_CONTINUE_ERRORISH = re.compile(r"[Ta-z\x80-\U0010ffff]")
 
 
 @dataclass(slots=True)
@@ -241,3 +252,80 @@ def annotate_entries(
         state.mode = _mode_of_head(text) if first in _MODE_STARTS and first else _NONE
         append((level, False))
     return out
+
+
+def annotate_columns(state: MessageState, lines: Columns) -> list[tuple[str | None, bool]]:
+    """:func:`annotate_entries` for :class:`~tailcast.protocol.columns.Columns`: the same marks.
+
+    Most lines begin a message of their own: each is first marked a head of
+    its given level in one C pass, then only the lines that *may* continue the
+    one before them (by their first character, or the head before them) go
+    through the rules, in order, with the state those rules need. A line
+    after one that continued, or after a head that opened a traceback, is
+    looked at too. This is the journal's hot path: a per-line Python loop
+    was most of a journal entry's cost.
+    """
+    texts, levels = lines.texts, lines.levels
+    n = len(texts)
+    heads, tails = _marks(None, None)
+    marks = list(map(heads.__getitem__, levels))
+    if not n:
+        return marks
+    firsts = "".join(map(_FIRST, texts))
+    if len(firsts) != n:  # an empty text: a character for each line
+        firsts = "".join([text[:1] or "\x00" for text in texts])
+    look = _candidates(state, firsts, levels)
+    look.append(n)  # past the end
+    level, follows, mode = state.level, state.follows, state.mode
+    same_fd = state.open and state.fd is None
+    done = -2  # the last line the rules were applied to
+    k, i = 0, look[0]
+    while i < n:
+        if i - 1 != done and i > 0:  # the line before was a plain head
+            level, follows, mode, same_fd = _head_state(texts[i - 1], levels[i - 1])
+        text = texts[i]
+        first = text[:1]
+        mode, follows = _apply(text, first, level, mode, same_fd)
+        if follows:
+            marks[i] = tails[level]
+        else:
+            level = levels[i]
+            mode = _mode_of_head(text) if first in _MODE_FIRSTS else _NONE
+        same_fd, done = True, i
+        while look[k] <= i:
+            k += 1
+        i = i + 1 if follows or mode != _NONE else look[k]
+    if done != n - 1:
+        level, follows, mode, same_fd = _head_state(texts[-1], levels[-1])
+    state.open, state.fd = True, None
+    state.level, state.follows, state.mode = level, follows, mode
+    return marks
+
+
+def _candidates(state: MessageState, firsts: str, levels: Sequence[str]) -> list[int]:
+    """The lines that may continue the line before them, in order (see annotate_columns)."""
+    look = {m.start() for m in _MAY_CONTINUE.finditer(firsts)}
+    look.update(m.start() + 1 for m in _MODE_HEAD.finditer(firsts))
+    if _MAY_CONTINUE_ERRORISH.search(firsts) is not None:
+        # (C loops: the lines after a warn/error line, and those that may continue one)
+        errorish = map(_ERRORISH.__contains__, levels)
+        after = set(itertools.compress(range(1, len(levels) + 1), errorish))
+        look.update(after.intersection(m.start() for m in _MAY_CONTINUE_ERRORISH.finditer(firsts)))
+    if state.open and state.fd is None:
+        look.add(0)
+    look.discard(len(firsts))
+    return sorted(look)
+
+
+def _head_state(text: str, level: str) -> tuple[str | None, bool, int, bool]:
+    """``(level, follows, mode, same_fd)`` after a line that began a message."""
+    first = text[:1]
+    return level, False, _mode_of_head(text) if first in _MODE_FIRSTS else _NONE, True
+
+
+def _apply(text: str, first: str, level: str | None, mode: int, same_fd: bool) -> tuple[int, bool]:
+    """``(mode, follows)`` after a whole line: the rules of :func:`annotate_one`."""
+    if not same_fd:
+        return mode, False
+    new = _continues(text, first, mode, level in _ERRORISH)
+    return (mode, False) if new == _BREAK else (new, True)

@@ -48,6 +48,7 @@ __all__ = [
     "gap_frame",
     "hello_frame",
     "lines_frame",
+    "mark_fields",
     "parse_client_frame",
     "slugify",
     "status_frame",
@@ -114,7 +115,7 @@ def format_ts(ts: float) -> str:
     return repr(round(ts, 6))
 
 
-def _marks(level: str | None, follows: bool) -> str:
+def mark_fields(level: str | None, follows: bool) -> str:
     """The ``level``/``follows`` fields, written between ``ts`` and ``text``."""
     out = "" if level is None else f',"level":"{level}"'
     return out + ',"follows":true' if follows else out
@@ -136,7 +137,7 @@ def encode_line(
     the text and the level in the bytes without decoding them.
     """
     # Hand-built for speed: this runs once per published line.
-    marks = _marks(level, follows) if level is not None or follows else ""
+    marks = mark_fields(level, follows) if level is not None or follows else ""
     out = f'{{"seq":{seq},"ts":{format_ts(ts)}{marks},"text":{_encode_str(text)}'
     if fd is not None:
         out += f',"fd":"{fd}"'
@@ -172,7 +173,7 @@ def encode_lines(
     # The few (level, follows) pairs, each formatted once per batch.
     mids: dict[tuple[str | None, bool], str] = {}
     for mark in set(marks):
-        mids[mark] = stamp + _marks(*mark) + ',"text":'
+        mids[mark] = stamp + mark_fields(*mark) + ',"text":'
     return [
         f'{{"seq":{seq}{mids[m]}{enc(p.text)}{end_cont if p.cont else end}'.encode()
         for seq, p, m in zip(itertools.count(first_seq), pieces, marks)
@@ -206,7 +207,7 @@ def encode_entries(
         ]
     batch = entries if isinstance(entries, list) else list(entries)
     times = [format_ts(e[0]) for e in batch] if stamps is None else stamps
-    mids = {mark: _marks(*mark) + ',"text":' for mark in set(marks)}
+    mids = {mark: mark_fields(*mark) + ',"text":' for mark in set(marks)}
     enc = _encode_str
     return [
         f'{{"seq":{seq},"ts":{t}{mids[m]}{enc(text)}'

@@ -5,7 +5,14 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tailcast.protocol.follows import MessageState, annotate, annotate_entries, annotate_one
+from tailcast.protocol.columns import Columns
+from tailcast.protocol.follows import (
+    MessageState,
+    annotate,
+    annotate_columns,
+    annotate_entries,
+    annotate_one,
+)
 
 
 def marks(text: str, fd: str | None = None) -> list[tuple[str | None, bool]]:
@@ -242,3 +249,58 @@ def test_annotate_entries_is_annotate_one_on_each(
     entries = [(1.0, text, fd, cont, given) for text, fd, cont, given in items]
     assert annotate_entries(batch, entries) == expected
     assert batch == one
+
+
+# annotate_columns looks only at lines that may continue the one before: first
+# characters of every kind (each rule's, lower case, non-ASCII, empty).
+_COLUMN_TEXTS = st.sampled_from(
+    [*_SHAPES, "GET / 200", "é accent", "lower words", "T", "p", "f", "g", "C", "S", "Ω", " "]
+)
+_GIVEN = st.sampled_from(["fatal", "error", "warn", "info", "debug"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.tuples(_LINES, st.sampled_from([None, "out"]), st.booleans(), _GIVEN), max_size=4),
+    st.lists(st.lists(st.tuples(_COLUMN_TEXTS, _GIVEN), max_size=14), max_size=5),
+)
+def test_annotate_columns_is_annotate_entries(
+    before: list[tuple[str, str | None, bool, str]],
+    batches: list[list[tuple[str, str]]],
+) -> None:
+    """The journal's bulk path gives every line, and the state after, what the loop gives.
+
+    ``before`` leaves the state anywhere (inside a traceback, after an error,
+    on another fd, after a cont piece).
+    """
+    bulk, loop = MessageState(), MessageState()
+    earlier = [(1.0, text, fd, cont, level) for text, fd, cont, level in before]
+    annotate_entries(bulk, earlier)
+    annotate_entries(loop, earlier)
+    for batch in batches:
+        texts = [text for text, _ in batch]
+        levels = [level for _, level in batch]
+        columns = Columns(texts, levels, ["1796137705434125"] * len(batch))
+        assert annotate_columns(bulk, columns) == annotate_entries(loop, columns.entries())
+        if batch:
+            assert bulk == loop
+
+
+def test_annotate_columns_follows_a_traceback_across_entries() -> None:
+    """A service's traceback, one journal entry a line, is one message at its head's level."""
+    texts = [
+        "payment failed",
+        "Traceback (most recent call last):",
+        '  File "/app/x.py", line 1, in f',
+        "ValueError: boom",
+        "next request",
+    ]
+    levels = ["error", "error", "error", "error", "info"]
+    marks = annotate_columns(MessageState(), Columns(texts, levels, ["1796137705434125"] * 5))
+    assert marks == [
+        ("error", False),
+        ("error", True),
+        ("error", True),
+        ("error", True),
+        ("info", False),
+    ]

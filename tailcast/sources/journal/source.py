@@ -26,6 +26,7 @@ import logging
 import shutil
 from typing import TYPE_CHECKING, Any
 
+from tailcast.protocol.columns import Columns
 from tailcast.sources.base import Source
 from tailcast.sources.journal.entry import EntryReader, journalctl_argv
 from tailcast.sources.process import spawn
@@ -207,11 +208,14 @@ class JournalSource(Source):
     def received(self, data: bytes) -> None:
         """One read of journalctl's output: its entries, numbered and kept with the cursor."""
         self.bytes_read += len(data)
-        lines, stamps = self.reader.read(data)
-        if lines:
+        lines = self.reader.read_columns(data)
+        if isinstance(lines, Columns):
+            self._live()
+            self.hub.publish_columns(self.stream, lines, checkpoint={"cursor": self.reader.cursor})
+        elif lines[0]:
             self._live()
             checkpoint = {"cursor": self.reader.cursor}
-            self.hub.publish_entries(self.stream, lines, checkpoint=checkpoint, stamps=stamps)
+            self.hub.publish_entries(self.stream, lines[0], checkpoint=checkpoint, stamps=lines[1])
 
     def _live(self) -> None:
         if self._child is not None and not self._closing:

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tailcast.protocol import wire
+from tailcast.protocol.columns import Columns
 from tailcast.protocol.redact import Redactor
 from tailcast.protocol.wire import format_ts
 from tailcast.sources.journal import entry
@@ -209,3 +210,57 @@ def test_json_values_that_are_not_objects_are_skipped_in_a_read_parsed_at_once()
     lines = reader.feed(b'"text"\n7\nnull\n[1]\n' + entries_of(with_time({"MESSAGE": "ok"}, 0)))
     assert [t for _, t, *_ in lines] == ["ok"]
     assert reader.skipped == 4 and reader.entries == 1
+
+
+_COMMON_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"))
+
+
+@given(
+    st.lists(
+        st.tuples(_COMMON_TEXT, st.integers(10**15, 8 * 10**15 - 1), st.integers(0, 7)),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_a_read_of_common_entries_comes_as_columns(items: list[tuple[str, int, int]]) -> None:
+    """Text messages of one line, PRIORITY 0-7, 16-digit stamps: columns, the lines as specified."""
+    data = entries_of(
+        *(
+            {"MESSAGE": m, "PRIORITY": str(p), "__REALTIME_TIMESTAMP": str(t), "__CURSOR": f"c{t}"}
+            for m, t, p in items
+        )
+    )
+    reader = EntryReader(1024 * 1024)
+    lines = reader.read_columns(data)
+    assert isinstance(lines, Columns)
+    assert lines.entries() == [
+        (t / 1e6, m, None, False, entry.PRIORITY_LEVELS[str(p)]) for m, t, p in items
+    ]
+    assert reader.cursor == f"c{items[-1][1]}" and reader.entries == len(items)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"MESSAGE": "two\nlines", "PRIORITY": "6"},
+        {"MESSAGE": "cr\r", "PRIORITY": "6"},
+        {"MESSAGE": [104, 255], "PRIORITY": "6"},
+        {"MESSAGE": "no priority"},
+        {"MESSAGE": "priority 9", "PRIORITY": "9"},
+        {"MESSAGE": "x" * 300, "PRIORITY": "6"},
+        {"MESSAGE": "early", "PRIORITY": "6", "__REALTIME_TIMESTAMP": "999999999999999"},
+        {"MESSAGE": "late", "PRIORITY": "6", "__REALTIME_TIMESTAMP": "8000000000000000"},
+        {"MESSAGE": "signs", "PRIORITY": "6", "__REALTIME_TIMESTAMP": "+796137705434125"},
+    ],
+)
+def test_one_odd_entry_sends_its_read_the_general_way(odd: dict[str, object]) -> None:
+    """Among common entries, each odd kind: not columns, and the lines the general way gives."""
+    common = with_time({"MESSAGE": "ok", "PRIORITY": "3"}, 0)
+    data = entries_of(common, {**with_time({}, 1), **odd}, common)
+    reader = EntryReader(1024)  # (a quarter: 256 characters without a cut)
+    lines = reader.read_columns(data)
+    assert not isinstance(lines, Columns)
+    each: list[object] = []
+    for raw in data.splitlines(keepends=True):  # the common ones alone are columns
+        each += EntryReader(1024).read(raw)[0]
+    assert lines[0] == each and len(lines[0]) >= 3
