@@ -55,8 +55,12 @@ PRIORITY_LEVELS: dict[str, str] = {
 _COMMON_FIELDS = operator.itemgetter("MESSAGE", "__REALTIME_TIMESTAMP", "PRIORITY")
 
 
-class _Common(msgspec.Struct):
-    """What a LINE needs of a common entry (EntryReader._columns); the parser skips the rest."""
+class _Common(msgspec.Struct, gc=False):
+    """What a LINE needs of a common entry (EntryReader._columns); the parser skips the rest.
+
+    ``gc=False``: only strings in it, so no cycle; a read makes thousands at
+    once, and each one tracked would run the cyclic collector over them all.
+    """
 
     MESSAGE: str
     PRIORITY: str
@@ -68,7 +72,9 @@ class _Common(msgspec.Struct):
 
 
 _COMMON = msgspec.json.Decoder(_Common)
-_FIELDS = operator.attrgetter("MESSAGE", "realtime", "PRIORITY")
+_MESSAGE = operator.attrgetter("MESSAGE")
+_REALTIME = operator.attrgetter("realtime")
+_PRIORITY = operator.attrgetter("PRIORITY")
 _ANY = msgspec.json.Decoder()
 # The longest JSON line of one entry that is held while it arrives; a longer
 # one is skipped (journalctl prints binary values as "255," per byte: 4x).
@@ -253,11 +259,16 @@ class EntryReader:
         """
         try:
             objs = _COMMON.decode_lines(chunk)
-            messages, micros, priorities = zip(*map(_FIELDS, objs), strict=True)
+            if not objs:
+                return None
+            # (three C loops, not a tuple per entry zipped apart: no object the collector tracks)
+            messages = list(map(_MESSAGE, objs))
+            micros = list(map(_REALTIME, objs))
+            priorities = map(_PRIORITY, objs)
             joined = "".join(messages)
             digits = "".join(micros).encode("ascii")  # (bytes.isdigit: ASCII digits only)
             levels = list(map(PRIORITY_LEVELS.__getitem__, priorities))
-        except (msgspec.DecodeError, KeyError, ValueError):  # (ValueError: no entries at all)
+        except (msgspec.DecodeError, KeyError, ValueError):  # (UnicodeDecodeError)
             return None
         if (
             "\n" in joined
