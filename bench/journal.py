@@ -18,14 +18,15 @@ of the machine's speed does not favour one):
   file, read by a :class:`~tailcast.sources.file.source.FileSource` into the
   same kind of hub: tailcast's CPU per line;
 - **the literal yardstick** of the issue, ``journalctl -f -o json`` with all
-  fields (what a user would type), output only counted: for comparison only
-  (the source's ``--output-fields`` makes journalctl itself cheaper).
+  fields (what a user would type), output only counted: the issue's target
+  is the source's total within it + the per-line cost (the first yardstick is
+  the stricter comparison: the source's ``--output-fields`` makes journalctl
+  itself cheaper).
 
 CPU is ``getrusage`` (children's for journalctl, self for tailcast), never
 wall time: the machine may be shared. Each round prints all of them; the
-summary compares medians (the target: source total, journalctl + tailcast,
-no more than the yardstick + the per-line cost) and says in how many rounds
-the target held. Run::
+summary compares medians (source total, journalctl + tailcast, against each
+yardstick + the per-line cost) and says in how many rounds each held. Run::
 
     python bench/journal.py [--entries 500000] [--rounds 3] [--redact-secrets]
 """
@@ -252,17 +253,18 @@ def summary(rounds: list[dict[str, float]], redact: bool) -> None:
     print(
         f"  literal `journalctl -f -o json`    {m['literal']:6.2f} us  (all fields; for comparison)"
     )
+    literal = m["literal"] + m["plain"]
+    verdict = "within" if m["total"] <= literal else "over"
+    held_literal = sum(r["total"] <= r["literal"] + r["plain"] for r in rounds)
+    print(
+        f"  the issue's target: source total {m['total']:.2f} vs `journalctl -f -o json` + "
+        f"per-line {literal:.2f} us: {verdict}; held in {held_literal} of {len(rounds)} rounds"
+    )
     target = m["yard"] + m["plain"]
     verdict = "within" if m["total"] <= target else "over"
     print(
-        f"  target (same argv): source total {m['total']:.2f} vs yardstick + per-line "
+        f"  stricter (the same argv): source total {m['total']:.2f} vs yardstick + per-line "
         f"{target:.2f} us: {verdict}; held in {held} of {len(rounds)} rounds"
-    )
-    literal = m["literal"] + m["plain"]
-    verdict = "within" if m["total"] <= literal else "over"
-    print(
-        f"  against the literal yardstick: {m['total']:.2f} vs `journalctl -f -o json` + per-line "
-        f"{literal:.2f} us: {verdict}"
     )
 
 
