@@ -68,7 +68,7 @@ class _Common(msgspec.Struct, gc=False):
     realtime: Annotated[str, msgspec.Meta(min_length=16, max_length=16)] = msgspec.field(
         name="__REALTIME_TIMESTAMP"
     )
-    cursor: str | None = msgspec.field(default=None, name="__CURSOR")
+    # (no cursor: only the last entry's is kept, read from the last line alone)
 
 
 _COMMON = msgspec.json.Decoder(_Common)
@@ -251,11 +251,11 @@ class EntryReader:
         A common entry: a text ``MESSAGE`` of one line within a quarter of
         ``--max-line`` (so no cut is needed), a ``PRIORITY`` "0"-"7", and a
         ``__REALTIME_TIMESTAMP`` of 16 digits from 1 to 7 (the years 2001 to
-        2223: :func:`stamp_text`). msgspec parses only those fields (and the
-        cursor) into a :class:`_Common` each, skipping the rest of each
-        object; every other check is a C loop over the whole read (a join, a
-        ``map``): no Python code runs per entry here. One odd entry sends the
-        read the general way (:meth:`_entries`).
+        2223: :func:`stamp_text`). msgspec parses only those fields into a
+        :class:`_Common` each, skipping the rest of each object (the cursor
+        is the last line's, parsed alone); every other check is a C loop over
+        the whole read (a join, a ``map``): no Python code runs per entry
+        here. One odd entry sends the read the general way (:meth:`_entries`).
         """
         try:
             objs = _COMMON.decode_lines(chunk)
@@ -279,10 +279,12 @@ class EntryReader:
             or max(micros) >= "8"
         ):
             return None
+        try:
+            last = _ANY.decode(chunk[chunk.rfind(b"\n") + 1 :])
+        except (msgspec.DecodeError, ValueError):  # (two values on one line)
+            return None
+        self._cursor_after([last])
         self.entries += len(objs)
-        cursor = objs[-1].cursor
-        if cursor is not None:
-            self.cursor = cursor
         return Columns(messages, levels, micros)
 
     def _entries(self, objs: list[Any]) -> tuple[list[Entry], list[str]]:
