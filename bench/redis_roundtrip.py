@@ -1,4 +1,4 @@
-"""What one XADD round trip costs the agent's process, three ways (multi-host, issue 13).
+"""What one XADD round trip costs the agent's process, four ways (multi-host, issue 13).
 
     python bench/redis_roundtrip.py [--rounds 3000] [--repeat 3]
 
@@ -10,13 +10,15 @@ connection to a redis-server of our own (loopback, a free port, stopped at
 the end) gets ``--rounds`` XADDs of a 10-line batch in a row, each awaited,
 made
 
-- **as the publisher does**: ``await client.xadd(...)`` (redis-py's asyncio
-  client: pool, retry wrapper, observability hooks, its parser);
-- **through a redis-py pipeline** of one command (what the publisher did
-  before);
+- **as the publisher does**: :class:`tailcast.multihost.lane.XaddLane` (raw
+  RESP on a connection taken out of redis-py's pool);
+- **by redis-py**: ``await client.xadd(...)`` (redis-py's asyncio client:
+  pool, retry wrapper, observability hooks, its parser; what the publisher
+  did before, and does where a redis-py hides its connections' streams);
+- **through a redis-py pipeline** of one command (what it did before that);
 - **raw**: the command packed as RESP by hand, written on an
   ``asyncio.open_connection`` stream, the reply read back line by line — the
-  floor for an asyncio program, not something tailcast does.
+  floor for an asyncio program.
 
 Printed: the process's CPU time (user + system) per round trip, each way,
 ``--repeat`` times alternating. Needs redis-server and the ``redis`` package.
@@ -32,7 +34,12 @@ import socket
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tailcast.multihost.lane import XaddLane
 
 DATA = b"x" * 1100  # ten encoded 100-byte lines, joined
 
@@ -67,6 +74,12 @@ async def measure(port: int, rounds: int, repeat: int) -> None:
 
     client = redis_asyncio.Redis(host="127.0.0.1", port=port)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    lane = await XaddLane.open(client)
+    assert lane is not None, "this redis-py hides its connections' streams"
+
+    async def with_lane(seq: int) -> None:
+        minid = b"%d-0" % max(seq - 1000, 0)
+        await lane.xadd(b"d", minid, b"%d-0" % seq, {b"l": DATA, b"n": b"10"})
 
     async def with_xadd(seq: int) -> None:
         fields: dict[Any, Any] = {b"l": DATA, b"n": b"10"}
@@ -91,6 +104,7 @@ async def measure(port: int, rounds: int, repeat: int) -> None:
     try:
         for r in range(repeat):
             ways = [
+                ("tailcast's lane", with_lane),
                 ("client.xadd", with_xadd),
                 ("pipeline of one", with_pipeline),
                 ("raw RESP", raw),
@@ -104,6 +118,7 @@ async def measure(port: int, rounds: int, repeat: int) -> None:
             )
     finally:
         writer.close()
+        await lane.close()
         await client.aclose()
 
 
