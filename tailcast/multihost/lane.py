@@ -37,6 +37,9 @@ __all__ = ["ErrorReply", "Lanes", "XaddLane", "pack"]
 # A reply longer than this is not an XADD's (an entry id): the stream is not
 # what it should be.
 MAX_REPLY = 1024
+# A pool smaller than this keeps its connections for redis-py (the lane takes one
+# for good; the publisher's other commands need one at a time).
+MIN_POOL = 4
 
 
 class ErrorReply(Exception):
@@ -60,8 +63,13 @@ class XaddLane:
 
     @classmethod
     async def open(cls, client: Redis) -> XaddLane | None:
-        """A lane on a connected pool connection; None if this redis-py hides its streams."""
+        """A lane on a connected pool connection; None if this redis-py hides its streams.
+
+        None too for a pool of fewer than :data:`MIN_POOL` connections.
+        """
         pool: Any = client.connection_pool
+        if getattr(pool, "max_connections", MIN_POOL) < MIN_POOL:
+            return None  # (a URL's ?max_connections= too small to spare one)
         conn = await pool.get_connection()
         try:
             await conn.connect()  # (a no-op when connected: redis-py connects lazily)

@@ -129,3 +129,14 @@ async def test_a_cancelled_command_abandons_its_connection(redis_client: Any) ->
     assert await lanes.xadd(redis_client, KEY, fields(b"b"), "2-0", "0") is None
     assert await redis_client.ping()
     await lanes.close()
+
+
+async def test_a_small_pool_keeps_its_connections_for_redis_py(redis_server: RedisServer) -> None:
+    r: Any = client.connect(redis_server.url + "?max_connections=2")
+    try:
+        assert await XaddLane.open(r) is None
+        lanes = Lanes()
+        assert await lanes.xadd(r, KEY, fields(b"a"), "1-0", "0") is None  # (by redis-py)
+        assert lanes.unsupported
+    finally:
+        await r.aclose()
