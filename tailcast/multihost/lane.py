@@ -60,6 +60,11 @@ class XaddLane:
         self._conn: Any = conn
         self._reader: asyncio.StreamReader = conn._reader
         self._writer: asyncio.StreamWriter = conn._writer
+        # The read timeout: one timer that looks at the command in flight
+        # every SOCKET_TIMEOUT, not one per command (a timer per round trip,
+        # set and cancelled, cost a tenth of it: they pile up in the loop's heap).
+        self._since: float | None = None
+        self._watch: asyncio.TimerHandle | None = None
 
     @classmethod
     async def open(cls, client: Redis) -> XaddLane | None:
@@ -97,37 +102,66 @@ class XaddLane:
         if self._conn is None:
             raise ConnectionLost("redis: the XADD connection is closed")
         flat = [item for pair in fields.items() for item in pair]
+        loop = asyncio.get_running_loop()
+        self._since = loop.time()
+        if self._watch is None:
+            self._watch = loop.call_later(SOCKET_TIMEOUT, self._check)
         try:
             self._writer.write(pack(b"XADD", key, b"MINID", b"=", minid, entry, *flat))
-            async with asyncio.timeout(SOCKET_TIMEOUT):
-                head = await self._reader.readline()
-                if head[:1] == b"$" and head[1:2] != b"-":
-                    size = int(head[1:])
-                    if size > MAX_REPLY:
-                        raise ValueError(f"a reply of {size} bytes")
-                    await self._reader.readexactly(size + 2)
-        except (OSError, EOFError, TimeoutError, ValueError) as exc:
+            head = await self._reader.readline()
+            if head[:1] == b"$" and head[1:2] != b"-":
+                size = int(head[1:])
+                if size > MAX_REPLY:
+                    raise ValueError(f"a reply of {size} bytes")
+                await self._reader.readexactly(size + 2)
+        except (OSError, EOFError, ValueError) as exc:
             await self.drop()
             raise ConnectionLost(f"redis: XADD failed: {exc!r}") from None
         except asyncio.CancelledError:
             # A reply may be unread: the connection is in an unknown state.
             self._abandon()
             raise
+        finally:
+            self._since = None
         if head[:1] == b"-":
             raise ErrorReply(head[1:].strip().decode(errors="replace"))
         if head[:1] not in (b"$", b"+"):
             await self.drop()
             raise ConnectionLost(f"redis: unexpected XADD reply {head[:40]!r}")
 
+    def _check(self) -> None:
+        """The watch timer: a command in flight for SOCKET_TIMEOUT ends the connection.
+
+        Aborted, its read ends (EOF): the command raises ConnectionLost.
+        """
+        self._watch = None
+        if self._conn is None:
+            return
+        loop = asyncio.get_running_loop()
+        since = self._since
+        if since is not None and loop.time() - since >= SOCKET_TIMEOUT:
+            transport: Any = self._writer.transport
+            transport.abort()
+            return
+        wait = SOCKET_TIMEOUT if since is None else SOCKET_TIMEOUT - (loop.time() - since)
+        self._watch = loop.call_later(wait, self._check)
+
+    def _forget(self) -> Any:
+        """The connection, taken from the lane (None if it had none), its timer stopped."""
+        conn, self._conn = self._conn, None
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        return conn
+
     def _abandon(self) -> None:
         """Closed at once, without awaiting (a cancelled task may not await)."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
+        if self._forget() is not None:
             self._writer.close()
 
     async def drop(self) -> None:
         """The connection is in an unknown state: closed, not given back as it is."""
-        conn, self._conn = self._conn, None
+        conn = self._forget()
         if conn is not None:
             await conn.disconnect()
             pool: Any = self._client.connection_pool
@@ -135,7 +169,7 @@ class XaddLane:
 
     async def close(self) -> None:
         """Give the connection back to the pool (it is in a known state)."""
-        conn, self._conn = self._conn, None
+        conn = self._forget()
         if conn is not None:
             pool: Any = self._client.connection_pool
             await pool.release(conn)

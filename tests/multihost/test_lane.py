@@ -10,6 +10,7 @@ import pytest
 
 from tailcast.errors import ConnectionLost
 from tailcast.multihost import client, keys
+from tailcast.multihost import lane as lane_module
 from tailcast.multihost.lane import ErrorReply, Lanes, XaddLane, pack
 from tests.helpers import DEADLINE
 from tests.multihost.conftest import RedisServer
@@ -128,6 +129,25 @@ async def test_a_cancelled_command_abandons_its_connection(redis_client: Any) ->
     lanes = Lanes()
     assert await lanes.xadd(redis_client, KEY, fields(b"b"), "2-0", "0") is None
     assert await redis_client.ping()
+    await lanes.close()
+
+
+async def test_a_reply_that_does_not_come_is_connection_lost(
+    redis_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes paused in Redis past the read timeout (made short here): the lane gives up."""
+    monkeypatch.setattr(lane_module, "SOCKET_TIMEOUT", 0.3)
+    lanes = Lanes()
+    assert await lanes.xadd(redis_client, KEY, fields(b"a"), "1-0", "0") is None
+    await redis_client.execute_command("CLIENT", "PAUSE", "20000", "WRITE")
+    try:
+        with pytest.raises(ConnectionLost):
+            await asyncio.wait_for(lanes.xadd(redis_client, KEY, fields(b"b"), "2-0", "0"), 10)
+    finally:
+        await redis_client.execute_command("CLIENT", "UNPAUSE")
+    assert await lanes.xadd(redis_client, KEY, fields(b"c"), "3-0", "0") is None
+    # (the paused XADD ran when writes resumed, on the closed connection's behalf or not)
+    assert (await redis_client.xrange(KEY))[-1][0] == b"3-0"
     await lanes.close()
 
 
