@@ -266,9 +266,13 @@ export class LogView {
   _onScroll() {
     const top = this.scroller.scrollTop;
     const movedUp = top < this.lastTop - 1;
+    const movedDown = top > this.lastTop + 1;
     this.lastTop = top;
     if (this.following && movedUp && !this._atBottom()) this.pause();
-    else if (!this.following && this._atBottom() && !movedUp && this.attached()) this.resume();
+    // Following again only when scrolled *down* to the end: a scroll event
+    // that moved nothing (a repaint, a late one of the page's first layout)
+    // must not undo a pause (seen on CI: "p" at the live end, then resumed).
+    else if (!this.following && movedDown && this._atBottom() && this.attached()) this.resume();
     if (this.following) return;
     const s = this.scroller;
     this.schedule(); // the rows now on screen

@@ -435,6 +435,32 @@ def test_keyboard_alone(page: Page, server: Server) -> None:
     poll(lambda: row_texts(page) == ["beta one"])
 
 
+def test_a_pause_at_the_live_end_outlasts_a_scroll_event_that_moved_nothing(
+    page: Page, server: Server
+) -> None:
+    # Seen on CI: "p" at the live end, then a scroll event (a repaint, a late
+    # one of the first layout) found the view at its end and resumed
+    # following. The event is sent here on purpose, after the pause.
+    srv = server()
+    sid = srv.add_stream("job")
+    srv.publish(sid, [f"line {i}" for i in range(100)])
+    open_viewer(page, srv.url)
+    wait_rows(page, sid, 100)
+    page.keyboard.press("p")
+    expect(page.locator("#more")).to_be_visible()
+    page.evaluate("() => document.querySelector('#log').dispatchEvent(new Event('scroll'))")
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => done(null)))")
+    expect(page.locator("#more")).to_be_visible()
+    expect(page.locator("#pause")).to_have_attribute("aria-pressed", "true")
+    # Scrolled down to the end by the reader, it follows again.
+    page.evaluate("() => { document.querySelector('#log').scrollTop = 0; }")
+    poll(lambda: page.evaluate("window.tailcast.view.lastTop") < 2)  # (its scroll event came)
+    page.evaluate(
+        "() => { const s = document.querySelector('#log'); s.scrollTop = s.scrollHeight; }"
+    )
+    expect(page.locator("#more")).to_be_hidden()
+
+
 def test_timestamps_stay_on_after_a_delayed_find_step(page: Page, server: Server) -> None:
     """Enter in the find field changes the filter and steps: the step waits for
     the frame that rebuilds the rows, and that frame must leave the timestamp
