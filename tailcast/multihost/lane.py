@@ -181,6 +181,9 @@ class Lanes:
     def __init__(self) -> None:
         self._lane: XaddLane | None = None
         self.unsupported = False  # this redis-py hides its connections' streams
+        self.opened = 0  # lanes opened (one more after each outage)
+        self.on_lane = 0  # XADDs sent on a lane
+        self.by_redis_py = 0  # and by redis-py (no lane)
 
     async def get(self, client: Redis) -> XaddLane | None:
         """The lane of ``client``, opened if need be; None: use redis-py."""
@@ -191,6 +194,7 @@ class Lanes:
             # (a lane of an earlier client was closed with that client)
             lane = self._lane = await XaddLane.open(client)
             self.unsupported = lane is None
+            self.opened += lane is not None
         return lane
 
     async def xadd(
@@ -205,14 +209,24 @@ class Lanes:
         redis_fields: dict[Any, Any] = fields  # (redis-py's field type refuses ours)
         try:
             if lane is None:
+                self.by_redis_py += 1
                 await client.xadd(key, redis_fields, id=entry, minid=minid, approximate=False)
             else:
+                self.on_lane += 1
                 await lane.xadd(key.encode(), minid.encode(), entry.encode(), fields)
         except ErrorReply as exc:
             return refused(str(exc))
         except refused as exc:
             return exc
         return None
+
+    def statistics(self) -> dict[str, int | bool]:
+        return {
+            "unsupported": self.unsupported,
+            "opened": self.opened,
+            "on_lane": self.on_lane,
+            "by_redis_py": self.by_redis_py,
+        }
 
     async def close(self) -> None:
         lane, self._lane = self._lane, None

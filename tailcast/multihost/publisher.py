@@ -390,4 +390,5 @@ class Publisher:
             "reconnects": self.reconnects,
             "conflicts": dict(self.conflicts),
             "last_error": self.last_error,
+            "xadd_lane": self._lanes.statistics(),
         }

@@ -145,3 +145,6 @@ async def test_a_removed_stream_leaves_redis(
         await r.aclose()
     stats = a.agent.publisher.statistics()
     assert stats["connected"] is True and stats["lines_published"] == 2
+    # The one-batch round trip went on the lane (raw RESP), not through redis-py.
+    lane = stats["xadd_lane"]
+    assert lane["opened"] == 1 and lane["on_lane"] >= 1 and lane["by_redis_py"] == 0
