@@ -28,18 +28,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import shutil
-import socket
-import subprocess
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
-from tailcast.multihost.lane import XaddLane
+from procs import Group  # noqa: E402
+
+from bench import free_port, wait_listening  # noqa: E402
+from tailcast.multihost.lane import XaddLane, pack  # noqa: E402
 
 DATA = b"x" * 1100  # ten encoded 100-byte lines, joined
 
@@ -47,18 +52,6 @@ DATA = b"x" * 1100  # ten encoded 100-byte lines, joined
 def cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def pack(*args: bytes) -> bytes:
-    """One command in RESP: an array of bulk strings."""
-    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
 
 
 async def per_round(rounds: int, first: int, one: Callable[[int], Awaitable[Any]]) -> float:
@@ -131,27 +124,19 @@ def main() -> None:
     if server is None:
         sys.exit("needs redis-server (Debian: redis-server)")
     port = free_port()
-    proc = subprocess.Popen(
-        [server, "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        asyncio.run(wait_and_measure(port, args.rounds, args.repeat))
-    finally:
-        proc.terminate()
-        proc.wait()
-
-
-async def wait_and_measure(port: int, rounds: int, repeat: int) -> None:
-    for _ in range(200):  # until redis-server listens (at most 10 s)
+    with tempfile.TemporaryDirectory() as workdir:
+        log = os.path.join(workdir, "redis.stderr")
+        argv = [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir]
+        argv += ["--save", "", "--appendonly", "no"]
+        group = Group.start_pipeline("redis", [argv], main=0, log=log)
         try:
-            _, w = await asyncio.open_connection("127.0.0.1", port)
-            w.close()
-            break
-        except OSError:
-            await asyncio.sleep(0.05)
-    print(f"Python {sys.version.split()[0]}; {rounds} XADDs of a 10-line batch per way")
-    await measure(port, rounds, repeat)
+            wait_listening(group, port, log)
+            print(
+                f"Python {sys.version.split()[0]}; {args.rounds} XADDs of a 10-line batch per way"
+            )
+            asyncio.run(measure(port, args.rounds, args.repeat))
+        finally:
+            group.stop()
 
 
 if __name__ == "__main__":
