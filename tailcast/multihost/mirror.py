@@ -60,7 +60,9 @@ log = logging.getLogger("tailcast.redis.mirror")
 COUNT = 64
 HISTORY_PAGE = 100  # entries per XREVRANGE while reading a new stream's history
 RESYNC = 5.0
-LINGER = 0.004
+# Between the starts of two XREADs at least, while entries come a few at a time:
+# at most 100 reads a second per web node, whatever the number of agents.
+PERIOD = 0.01
 
 
 @dataclass
@@ -154,13 +156,10 @@ class Mirror:
             for m in self._mirrored.values():
                 by_key[m.record.key.encode()] = m
                 positions[m.record.key] = m.pos
+            began = loop.time()
             reply = await xread(client, positions, COUNT, BLOCK_MS)
             items = xread_items(reply)
-            if 0 < sum(len(entries) for _, entries in items) < len(positions):
-                # A trickle: let entries of more streams gather before the next
-                # read (an XREAD names every key; one per entry would cost more
-                # than the entries).
-                await asyncio.sleep(LINGER)
+            trickle = 0 < sum(len(entries) for _, entries in items) < len(positions)
             for key, entries in items:
                 if key == keys.EVENTS.encode():
                     for entry_id, fields in entries:
@@ -174,6 +173,11 @@ class Mirror:
             if loop.time() >= next_sync:
                 await self._read_records(client)
                 next_sync = loop.time() + RESYNC
+            if trickle and (delay := began + PERIOD - loop.time()) > 0:
+                # A trickle: let entries of more streams gather before the next
+                # read (an XREAD names every key; one per entry would cost more
+                # than the entries). After applying what came, not before.
+                await asyncio.sleep(delay)
 
     # -- records and events ----------------------------------------------------------
 

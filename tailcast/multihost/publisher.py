@@ -36,6 +36,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from tailcast.alarm import Alarm
 from tailcast.errors import ConnectionLost
 from tailcast.hub import Hub, Stream
 from tailcast.multihost import keys
@@ -56,7 +57,12 @@ log = logging.getLogger("tailcast.redis.publish")
 # quiet stream's lines go out at once, a batch of one if need be.
 BATCH = keys.MAX_BATCH
 PIPELINE = 16
-LINGER = 0.01  # seconds between two round trips of a busy agent (lines gather meanwhile)
+# A busy agent's file sources step once per LINGER (roles.py): 20 ms, not 10,
+# halves its round trips and reads (docs/multihost.md has the fleet's figures).
+LINGER = 0.02
+# Between two round trips' starts at least: less than LINGER, so that the lines
+# of a step go at once, not after a round trip's wait begun at the step before.
+GAP = 0.8 * LINGER
 HEARTBEAT = 5.0
 HEARTBEAT_TTL = 15  # seconds without a heartbeat before another agent may take a stream over
 MAX_EVENTS = 1000  # tail -F events waiting for Redis; older ones are dropped (counted)
@@ -174,30 +180,30 @@ class Publisher:
     async def _publish_loop(self, client: Redis) -> None:
         loop = asyncio.get_running_loop()
         next_beat = loop.time() + HEARTBEAT
-        while True:
-            self._wake.clear()
-            began = loop.time()
-            await self._flush(client)
-            if loop.time() >= next_beat:
-                await self._heartbeat(client)
-                for stream_id in list(self.conflicts):
-                    self._dirty.add(stream_id)  # retry: the owner may be gone now
-                next_beat = loop.time() + HEARTBEAT
-                continue
-            if self._pending():
-                # Busy: one round trip per LINGER at most, unless a whole batch
-                # waits. Lines written a few at a time then share an entry (a
-                # line-at-a-time writer would otherwise cost the agent, Redis
-                # and every web node a command per line).
-                delay = began + LINGER - loop.time()
-                if delay > 0 and self._waiting() < BATCH:
-                    await asyncio.sleep(delay)
-                continue
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, next_beat - loop.time())):
-                    await self._wake.wait()
-            # New lines after a quiet spell go at once; what follows them
-            # within LINGER shares the next round trip.
+        beat = Alarm(self._wake.set)  # wakes the loop for the heartbeat (a timer a beat)
+        beat.arm(HEARTBEAT)
+        try:
+            while True:
+                self._wake.clear()
+                began = loop.time()
+                await self._flush(client)
+                if loop.time() >= next_beat:
+                    await self._heartbeat(client)
+                    for stream_id in list(self.conflicts):
+                        self._dirty.add(stream_id)  # retry: the owner may be gone now
+                    next_beat = loop.time() + HEARTBEAT
+                    beat.arm(HEARTBEAT)
+                    continue
+                if self._pending():
+                    # Busy: a round trip per GAP at most unless a whole batch waits, so
+                    # lines written a few at a time share an entry (not a command each).
+                    delay = began + GAP - loop.time()
+                    if delay > 0 and self._waiting() < BATCH:
+                        await asyncio.sleep(delay)
+                    continue
+                await self._wake.wait()  # lines after a quiet spell go at once
+        finally:
+            beat.cancel()
 
     def _waiting(self) -> int:
         """Lines in the hub that Redis does not have yet (registered streams)."""

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import watchfiles
 
+from tailcast.alarm import Alarm
 from tailcast.sources.base import Source
 from tailcast.sources.file.followed import FollowedPath
 from tailcast.sources.file.ops import Data, Op
@@ -65,12 +66,10 @@ OLD_POLL = 0.25
 # for the next round, so a glob of big files never holds gigabytes at once.
 STEP_BUDGET = 8 * 1024 * 1024
 # Seconds between the starts of two steps at least: a file written a line at a
-# time wakes its source once per write, and a step (a worker-thread read, a
-# publish) costs far more than a line; a millisecond gathers the writes of a
-# busy writer into one read. A change after a quiet spell is read at once.
-# Not more: 5 ms made a steady 1 000 lines/s writer's p50 latency 3.9 ms
-# instead of 0.5 (bench/bench.py --only steady), and did not lower the
-# multi-host fleet's CPU on the idle machine.
+# time wakes its source once per write, and a step (a read, a publish) costs
+# far more than a line; a millisecond gathers a busy writer's writes into one
+# read (a change after a quiet spell is read at once). Not more: 5 ms made a
+# 1 000 lines/s writer's p50 latency 3.9 ms, not 0.5 (bench.py --only steady).
 MIN_STEP = 0.001
 # A step whose files gave less than this last time reads on the event loop: the
 # thread hop (submit, wake, the GIL back and forth) cost a line-at-a-time writer
@@ -103,6 +102,7 @@ class _FollowBase(Source):
         self.quiet = quiet
         self.followed: dict[str, FollowedPath] = {}
         self._wake = asyncio.Event()
+        self._alarm = Alarm(lambda: self.notify(None))  # no wake-up within _timeout(): look
         self._all = True  # poll every file on the next step
         self._dirty: set[str] = set()
         self._rescan = False
@@ -155,17 +155,15 @@ class _FollowBase(Source):
                 self._backend.add(self)
             while True:
                 if not (self._all or self._dirty or self._rescan):
-                    try:
-                        async with asyncio.timeout(self._timeout()):
-                            await self._wake.wait()
-                    except TimeoutError:
-                        self._all = self._rescan = True
+                    self._alarm.arm(self._timeout())  # (a timer per expiry, not per wait)
+                    await self._wake.wait()
                 delay = self._stepped + self.min_step - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)  # (changes meanwhile join this step)
                 self._wake.clear()
                 await self._step()
         finally:
+            self._alarm.cancel()
             if self._backend is not None:
                 self._backend.remove(self)
 

@@ -1,0 +1,97 @@
+"""tailcast.alarm: rings once a timeout after the last arm, with one timer for many arms."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tailcast.alarm import Alarm
+
+
+class Bell:
+    """What an alarm rang: when, and an event to wait for."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.rung = asyncio.Event()
+
+    def __call__(self) -> None:
+        self.times.append(asyncio.get_running_loop().time())
+        self.rung.set()
+
+    async def wait(self) -> None:
+        async with asyncio.timeout(10):
+            await self.rung.wait()
+
+
+async def test_rings_once_the_timeout_after_arming() -> None:
+    loop = asyncio.get_running_loop()
+    bell = Bell()
+    alarm = Alarm(bell)
+    armed = loop.time()
+    alarm.arm(0.05)
+    assert alarm.armed
+    await bell.wait()
+    assert bell.times[0] >= armed + 0.05
+    assert not alarm.armed
+    await asyncio.sleep(0.1)
+    assert len(bell.times) == 1  # once, not again and again
+
+
+async def test_arming_again_postpones_it() -> None:
+    loop = asyncio.get_running_loop()
+    bell = Bell()
+    alarm = Alarm(bell)
+    alarm.arm(0.1)
+    await asyncio.sleep(0.06)
+    again = loop.time()
+    alarm.arm(0.1)  # the first timer comes before this deadline: it must wait on
+    await bell.wait()
+    assert bell.times[0] >= again + 0.1
+    assert len(bell.times) == 1
+
+
+async def test_a_shorter_timeout_comes_sooner() -> None:
+    loop = asyncio.get_running_loop()
+    rang = asyncio.Event()
+    alarm = Alarm(rang.set)
+    alarm.arm(3600)
+    alarm.arm(0.01)
+    async with asyncio.timeout(10):  # not an hour
+        await rang.wait()
+    assert not alarm.armed
+    assert loop.time() > 0
+
+
+async def test_many_arms_make_one_timer() -> None:
+    loop = asyncio.get_running_loop()
+    made = 0
+    call_at = loop.call_at
+
+    def counting(when: float, callback: Any, *args: Any) -> asyncio.TimerHandle:
+        nonlocal made
+        made += 1
+        return call_at(when, callback, *args)
+
+    loop.call_at = counting  # type: ignore[method-assign]
+    try:
+        alarm = Alarm(lambda: None)
+        for _ in range(1000):
+            alarm.arm(60)  # a busy loop's waits, each with the same timeout
+        assert made == 1
+        alarm.cancel()
+    finally:
+        del loop.call_at  # type: ignore[method-assign]
+
+
+async def test_cancelled_it_does_not_ring() -> None:
+    bell = Bell()
+    alarm = Alarm(bell)
+    alarm.arm(0.01)
+    alarm.cancel()
+    assert not alarm.armed
+    await asyncio.sleep(0.05)
+    assert bell.times == []
+    alarm.arm(0.01)  # and it can be armed again
+    await bell.wait()
+    assert len(bell.times) == 1
