@@ -7,8 +7,10 @@ from the hub's history (see :mod:`tests.sources.file.harness`).
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
+from tailcast.sources.file.tail import DEFAULT_BUDGET
 from tests.helpers import apoll
 from tests.sources.file.harness import following
 
@@ -239,3 +241,20 @@ async def test_a_line_at_a_time_writer_is_read_on_the_event_loop(tmp_path: Path)
             await f.wait_lines("app.log", expected)
         # After the first (full) look, small reads skip the worker thread.
         assert f.source.statistics()["inline_steps"] >= 3
+
+
+async def test_a_backlog_is_read_on_without_pausing_between_reads(tmp_path: Path) -> None:
+    log = tmp_path / "late.log"
+    step = 3.0  # the least time between two steps' starts (an agent's pacing, stretched)
+    reads = 4  # the backlog: four times what one read may take
+    count = reads * DEFAULT_BUDGET // 100
+    async with following(log, lines=1, file_step=step) as f:
+        await apoll(lambda: f.hub.streams["late.log"].state == "waiting")
+        log.write_bytes((b"x" * 99 + b"\n") * count)
+        stream = f.hub.streams["late.log"]
+        await apoll(lambda: stream.lines_in > 0, timeout=30)
+        first = time.monotonic()
+        # (>=: paced, a line cut by a read's end is shown in two pieces)
+        await apoll(lambda: stream.lines_in >= count, timeout=60)
+        # Paced, each read after the first would have waited a whole step.
+        assert time.monotonic() - first < (reads - 1) * step
