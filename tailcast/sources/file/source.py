@@ -68,8 +68,9 @@ STEP_BUDGET = 8 * 1024 * 1024
 # Seconds between the starts of two steps at least: a file written a line at a
 # time wakes its source once per write, and a step (a read, a publish) costs
 # far more than a line; a millisecond gathers a busy writer's writes into one
-# read (a change after a quiet spell, or a backlog's rest, is read at once). Not more: 5 ms made a
-# 1 000 lines/s writer's p50 latency 3.9 ms, not 0.5 (bench.py --only steady).
+# read (a change after a quiet spell, or a backlog's rest, is read at once).
+# Not more: 5 ms made a 1 000 lines/s writer's p50 latency 3.9 ms, not 0.5
+# (bench/bench.py --only steady).
 MIN_STEP = 0.001
 # A step whose files gave less than this last time reads on the event loop: the
 # thread hop (submit, wake, the GIL back and forth) cost a line-at-a-time writer
