@@ -1,7 +1,7 @@
 """Multi-host mode, agent side: the hot command, one ``XADD``, as raw RESP.
 
 An agent following a file written a line at a time makes one ``XADD`` round
-trip per linger (10 ms). Through redis-py's asyncio client one costs about
+trip per file step (20 ms). Through redis-py's asyncio client one costs about
 100 µs of CPU (its pool, retry wrapper, hooks and reply parser); written and
 read here, on the same connection, about 30 µs (``python
 bench/redis_roundtrip.py``): with many agents on one machine, most of what
@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from tailcast.alarm import Alarm
 from tailcast.errors import ConnectionLost
 from tailcast.multihost.client import SOCKET_TIMEOUT, redis_exceptions
 
@@ -60,11 +61,12 @@ class XaddLane:
         self._conn: Any = conn
         self._reader: asyncio.StreamReader = conn._reader
         self._writer: asyncio.StreamWriter = conn._writer
-        # The read timeout: one timer that looks at the command in flight
-        # every SOCKET_TIMEOUT, not one per command (a timer per round trip,
-        # set and cancelled, cost a tenth of it: they pile up in the loop's heap).
-        self._since: float | None = None
-        self._watch: asyncio.TimerHandle | None = None
+        # The read timeout: an alarm armed as each command starts (a timer per
+        # expiry: one per round trip, set and cancelled, cost a tenth of it).
+        # Commands go one at a time, so when it rings, SOCKET_TIMEOUT has
+        # passed since the start of the command in flight, if there is one.
+        self._in_flight = False
+        self._watch = Alarm(self._expired)
 
     @classmethod
     async def open(cls, client: Redis) -> XaddLane | None:
@@ -102,10 +104,8 @@ class XaddLane:
         if self._conn is None:
             raise ConnectionLost("redis: the XADD connection is closed")
         flat = [item for pair in fields.items() for item in pair]
-        loop = asyncio.get_running_loop()
-        self._since = loop.time()
-        if self._watch is None:
-            self._watch = loop.call_later(SOCKET_TIMEOUT, self._check)
+        self._in_flight = True
+        self._watch.arm(SOCKET_TIMEOUT)
         try:
             self._writer.write(pack(b"XADD", key, b"MINID", b"=", minid, entry, *flat))
             head = await self._reader.readline()
@@ -122,36 +122,26 @@ class XaddLane:
             self._abandon()
             raise
         finally:
-            self._since = None
+            self._in_flight = False
         if head[:1] == b"-":
             raise ErrorReply(head[1:].strip().decode(errors="replace"))
         if head[:1] not in (b"$", b"+"):
             await self.drop()
             raise ConnectionLost(f"redis: unexpected XADD reply {head[:40]!r}")
 
-    def _check(self) -> None:
-        """The watch timer: a command in flight for SOCKET_TIMEOUT ends the connection.
+    def _expired(self) -> None:
+        """The watch alarm: a command in flight for SOCKET_TIMEOUT ends the connection.
 
         Aborted, its read ends (EOF): the command raises ConnectionLost.
         """
-        self._watch = None
-        if self._conn is None:
-            return
-        loop = asyncio.get_running_loop()
-        since = self._since
-        if since is not None and loop.time() - since >= SOCKET_TIMEOUT:
+        if self._in_flight and self._conn is not None:
             transport: Any = self._writer.transport
             transport.abort()
-            return
-        wait = SOCKET_TIMEOUT if since is None else SOCKET_TIMEOUT - (loop.time() - since)
-        self._watch = loop.call_later(wait, self._check)
 
     def _forget(self) -> Any:
         """The connection, taken from the lane (None if it had none), its timer stopped."""
         conn, self._conn = self._conn, None
-        if self._watch is not None:
-            self._watch.cancel()
-            self._watch = None
+        self._watch.cancel()
         return conn
 
     def _abandon(self) -> None:
