@@ -49,7 +49,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from procs import Group  # noqa: E402
-from writer import line, warm_line, writer_main  # noqa: E402
+from writer import block, warm_line, writer_main  # noqa: E402
 
 from bench import MB, Pool, Scenario, free_port, summarise, wait_listening  # noqa: E402
 
@@ -190,7 +190,6 @@ def fleet_writer(conn: Any, paths: list[str], count: int, size: int, rate: float
     fds = [os.open(p, os.O_WRONLY | os.O_APPEND) for p in paths]
     try:
         started = time.monotonic()
-        pad = line(0, started, size)[len(b"@%010d:%.6f;" % (0, started)) :]  # line()'s padding
         seq = 1
         while seq <= count:
             due = started + (seq - 1) / rate
@@ -199,8 +198,7 @@ def fleet_writer(conn: Any, paths: list[str], count: int, size: int, rate: float
                 time.sleep(due - now)
             # Every line due is written now (a late wake-up writes several).
             upto = min(count, int((time.monotonic() - started) * rate) + 1)
-            ts = b"%.6f" % time.monotonic()
-            data = b"".join([b"@%010d:%s;%s" % (n, ts, pad) for n in range(seq, upto + 1)])
+            data = block(seq, upto - seq + 1, size)
             for fd in fds:
                 os.write(fd, data)
             seq = upto + 1

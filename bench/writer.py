@@ -12,7 +12,7 @@ import os
 import time
 from multiprocessing.connection import Connection
 
-__all__ = ["burst", "line", "steady", "warm_line", "writer_main"]
+__all__ = ["block", "burst", "line", "steady", "warm_line", "writer_main"]
 
 BLOCK = 256  # lines per write() in a burst: they share one send time
 SEQ_HEAD = 13  # "@", ten digits, ":" and ";" around the send time
@@ -27,14 +27,19 @@ def warm_line(size: int) -> bytes:
     return line(0, time.monotonic(), size)
 
 
+def block(first: int, count: int, size: int) -> bytes:
+    """Lines ``first`` to ``first + count - 1`` as :func:`line` makes them, one send time."""
+    ts = b"%.6f" % time.monotonic()
+    pad = b"x" * max(0, size - (SEQ_HEAD + len(ts)) - 1) + b"\n"
+    return b"".join([b"@%010d:%s;%s" % (i, ts, pad) for i in range(first, first + count)])
+
+
 def burst(fd: int, count: int, size: int) -> None:
     """Append ``count`` lines as fast as possible, ``BLOCK`` lines per write."""
     seq = 1
     while seq <= count:
         n = min(BLOCK, count - seq + 1)
-        ts = b"%.6f" % time.monotonic()
-        pad = b"x" * max(0, size - (SEQ_HEAD + len(ts)) - 1) + b"\n"
-        os.write(fd, b"".join([b"@%010d:%s;%s" % (i, ts, pad) for i in range(seq, seq + n)]))
+        os.write(fd, block(seq, n, size))
         seq += n
 
 
