@@ -179,19 +179,17 @@ class Publisher:
 
     async def _publish_loop(self, client: Redis) -> None:
         loop = asyncio.get_running_loop()
-        next_beat = loop.time() + HEARTBEAT
-        beat = Alarm(self._wake.set)  # wakes the loop for the heartbeat (a timer a beat)
+        beat = Alarm(self._wake.set)  # rung (no longer armed): the heartbeat is due
         beat.arm(HEARTBEAT)
         try:
             while True:
                 self._wake.clear()
                 began = loop.time()
                 await self._flush(client)
-                if loop.time() >= next_beat:
+                if not beat.armed:
                     await self._heartbeat(client)
                     for stream_id in list(self.conflicts):
                         self._dirty.add(stream_id)  # retry: the owner may be gone now
-                    next_beat = loop.time() + HEARTBEAT
                     beat.arm(HEARTBEAT)
                     continue
                 if self._pending():

@@ -11,6 +11,7 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from tailcast.multihost import keys
+from tailcast.multihost import publisher as publisher_module
 from tailcast.multihost.keys import lines_key
 from tests.helpers import DEADLINE, apoll, assert_contiguous, ws_connect
 from tests.multihost.conftest import RedisServer, redis_seqs, web_config
@@ -148,3 +149,24 @@ async def test_a_removed_stream_leaves_redis(
     # The one-batch round trip went on the lane (raw RESP), not through redis-py.
     lane = stats["xadd_lane"]
     assert lane["opened"] == 1 and lane["on_lane"] >= 1 and lane["by_redis_py"] == 0
+
+
+async def test_the_heartbeat_comes_again_and_again(
+    redis_server: RedisServer,
+    start_agent: Callable[..., Any],
+    monkeypatch: Any,
+) -> None:
+    """The agent key, deleted, is written again by the next beat, busy or not."""
+    monkeypatch.setattr(publisher_module, "HEARTBEAT", 0.1)
+    a = await start_agent(redis_server.url, "app")
+    publisher = a.agent.publisher
+    stream = a.hub.streams["app"]
+    r: Any = aioredis.from_url(redis_server.url)
+    try:
+        for n in range(3):
+            await r.delete(keys.agent_key(publisher.instance))
+            await apoll_async(lambda: r.exists(keys.agent_key(publisher.instance)), 1)
+            a.write(stream, 5)  # lines meanwhile: the round trips go on, and the beats
+            await apoll(lambda n=n: publisher.lines_published == 5 * (n + 1))
+    finally:
+        await r.aclose()
