@@ -237,6 +237,10 @@ class RecordingClient:
     def watch_dirs(self) -> Iterable[str]:
         return self.dirs
 
+    def ready_at(self) -> float:
+        """Paced like a source: ``min_step`` after the last batch."""
+        return (self.times[-1] if self.times else float("-inf")) + self.min_step
+
     def notify(self, changes: Changes | None) -> None:
         self.batches.append(None if changes is None else list(changes))
         self.times.append(time.monotonic())

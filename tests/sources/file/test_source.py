@@ -10,6 +10,9 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
+from tailcast.sources.file import source
 from tailcast.sources.file.tail import DEFAULT_BUDGET
 from tests.helpers import apoll
 from tests.sources.file.harness import following
@@ -258,3 +261,27 @@ async def test_a_backlog_is_read_on_without_pausing_between_reads(tmp_path: Path
         await apoll(lambda: stream.lines_in >= count, timeout=60)
         # Paced, each read after the first would have waited a whole step.
         assert time.monotonic() - first < (reads - 1) * step
+
+
+async def test_a_quiet_file_is_read_at_once_while_another_is_paced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two files paced 2 s on one watch backend (an agent following both): a line
+    # in the quiet one does not wait for the busy one's next step.
+    monkeypatch.setattr(source, "SAFETY_TICK", 60.0)  # no look meanwhile paces the quiet one
+    step = 2.0
+    busy, quiet = tmp_path / "b" / "busy.log", tmp_path / "q" / "quiet.log"
+    for path in (busy, quiet):
+        path.parent.mkdir()
+        path.write_bytes(b"")
+    async with (
+        following(busy, lines=1, file_step=step) as fb,
+        following(quiet, lines=1, file_step=step) as fq,
+    ):
+        await apoll(lambda: max(fb.source.ready_at(), fq.source.ready_at()) < time.monotonic())
+        append(busy, b"b1\n")
+        await fb.wait_lines("busy.log", ["b1"])  # the busy file's source is paced from now
+        append(quiet, b"q1\n")
+        written = time.monotonic()
+        await fq.wait_lines("quiet.log", ["q1"])
+        assert time.monotonic() - written < step / 2

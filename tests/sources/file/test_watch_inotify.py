@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,30 @@ async def test_records_are_read_no_more_often_than_the_clients_step(tmp_path: Pa
         backend.remove(client)
         await backend.wait_stopped()
     assert backend.fd == -1
+
+
+async def test_a_quiet_client_is_not_held_back_by_a_paced_one(tmp_path: Path) -> None:
+    # Two clients paced 5 s (an agent following two files): one has just been
+    # handed a change, the other not for long. A change for the quiet one is
+    # handed over at once, not when the busy one may step again.
+    busy_dir, quiet_dir = tmp_path / "busy", tmp_path / "quiet"
+    busy_dir.mkdir()
+    quiet_dir.mkdir()
+    backend = InotifyBackend()
+    busy, quiet = RecordingClient({str(busy_dir)}), RecordingClient({str(quiet_dir)})
+    busy.min_step = quiet.min_step = 5.0
+    backend.add(busy)
+    backend.add(quiet)
+    try:
+        quiet.times[-1] -= 10  # its last batch (the first look) long ago: it is ready
+        append(busy_dir / "a.log", b"x\n")
+        await apoll(lambda: len(busy.batches) == 2)
+        append(quiet_dir / "b.log", b"y\n")
+        handed = time.monotonic()
+        await apoll(lambda: len(quiet.batches) == 2, timeout=10)
+        assert quiet.times[-1] - handed < 2.5  # the busy client's pause is 5 s
+        assert len(busy.batches) == 2
+    finally:
+        backend.remove(busy)
+        backend.remove(quiet)
+        await backend.wait_stopped()

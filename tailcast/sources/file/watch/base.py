@@ -54,6 +54,10 @@ class WatchClient(Protocol):
     # changes more often.
     min_step: float
 
+    def ready_at(self) -> float:
+        """``time.monotonic()`` from which a change would make it act (before: its pacing)."""
+        ...
+
     def watch_dirs(self) -> Iterable[str]:
         """Directories whose changes concern this client."""
         ...
