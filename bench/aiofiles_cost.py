@@ -71,8 +71,8 @@ async def tailcast_way(paths: list[Path], rounds: int) -> tuple[float, float]:
 
 
 async def aiofiles_way(paths: list[Path], rounds: int) -> tuple[float, float]:
-    import aiofiles
-    import aiofiles.os
+    import aiofiles  # type: ignore[import-untyped]  # (no stubs installed: tailcast does not use it)
+    import aiofiles.os  # type: ignore[import-untyped]
 
     files: list[Any] = [await aiofiles.open(p, "rb") for p in paths]
     for f in files:

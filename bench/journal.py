@@ -133,7 +133,7 @@ def count_output(argv: list[str], count: int) -> tuple[float, float]:
     grow_pipe(proc.stdout.fileno())
     seen = 0
     while seen < count:
-        chunk = proc.stdout.read1(1 << 20)
+        chunk = os.read(proc.stdout.fileno(), 1 << 20)  # what is there, up to 1 MB
         if not chunk:
             break
         seen += chunk.count(b"\n")

@@ -151,10 +151,11 @@ async def _phase(
     got = [0]
     async with aiohttp.ClientSession() as session:
         url = server.url.replace("http", "ws") + "ws"
-        tasks = [
-            asyncio.create_task(_reader(session, url, frame, got))
-            for _ in range(CLIENTS if frame is not None else 0)
-        ]
+        tasks = (
+            []
+            if frame is None
+            else [asyncio.create_task(_reader(session, url, frame, got)) for _ in range(CLIENTS)]
+        )
         await asyncio.sleep(1.0)  # connected and subscribed
         assert server.proc.stdin is not None
         step = 0.01
