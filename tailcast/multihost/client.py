@@ -150,7 +150,7 @@ async def newest(client: Redis, key: str, count: int) -> Entries:
     return [(entry_id, fields) for entry_id, fields in reply or ()]
 
 
-async def xread(client: Redis, positions: dict[str, str], count: int, block: int) -> Any:
+async def xread(client: Redis, positions: dict[bytes, bytes], count: int, block: int) -> Any:
     """A blocking ``XREAD`` (the reply goes to :func:`xread_items`)."""
     streams: Any = positions
     return await client.xread(streams, count=count, block=block)

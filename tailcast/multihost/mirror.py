@@ -151,11 +151,14 @@ class Mirror:
         loop = asyncio.get_running_loop()
         next_sync = loop.time() + RESYNC
         while True:
-            positions = {keys.EVENTS: self._events_pos}
+            # Bytes, encoded here: redis-py's encoder, in Python, took a third
+            # of an XREAD's CPU for 50 keys as str (348 against 234 us).
+            positions = {keys.EVENTS.encode(): self._events_pos.encode()}
             by_key: dict[bytes, _Mirrored] = {}
             for m in self._mirrored.values():
-                by_key[m.record.key.encode()] = m
-                positions[m.record.key] = m.pos
+                key = m.record.key.encode()
+                by_key[key] = m
+                positions[key] = m.pos.encode()
             began = loop.time()
             reply = await xread(client, positions, COUNT, BLOCK_MS)
             items = xread_items(reply)

@@ -112,7 +112,7 @@ async def test_reply_helpers_against_redis(redis_server: RedisServer) -> None:
         assert [e[0] for e in await client.newest(r, "s", 2)] == [b"3-0", b"2-0"]
         assert await client.newest(r, "missing", 2) == []
         assert await client.hgetall(r, "h") == {b"k": b"v"}
-        reply = await client.xread(r, {"s": "1-0"}, 10, 10)
+        reply = await client.xread(r, {b"s": b"1-0"}, 10, 10)
         assert client.xread_items(reply) == [
             (b"s", [(b"2-0", {b"l": b"2"}), (b"3-0", {b"l": b"3"})])
         ]
