@@ -150,10 +150,17 @@ def stream_id(path: str) -> str:
 
 
 def connect(pool: Pool, ports: list[int], paths: list[str], sc: Scenario) -> None:
-    """``sc.clients`` spread over the streams, the web nodes (round-robin) and the workers."""
-    n = len(pool.conns)
+    """``sc.clients`` spread over the streams, the web nodes (round-robin) and the workers.
+
+    Client k follows stream k % streams on node (k + k // streams) % nodes: the
+    clients of one stream alternate between the nodes (with node k % nodes,
+    stream k and its node shared parity, and every client of a stream was on
+    the same node).
+    """
+    n, s = len(pool.conns), len(paths)
     plan = [
-        (ports[k % len(ports)], stream_id(paths[k % len(paths)]), k % n) for k in range(sc.clients)
+        (ports[(k + k // s) % len(ports)], stream_id(paths[k % s]), k % n)
+        for k in range(sc.clients)
     ]
     while plan:
         calls: list[dict[str, Any]] = []
