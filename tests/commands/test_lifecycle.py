@@ -50,7 +50,7 @@ def test_first_signal_stops_the_second_kills_the_groups_and_exits_130(
         raise _Exited
 
     monkeypatch.setattr(spawn, "kill_all_groups", lambda: killed.append(True))
-    monkeypatch.setattr(lifecycle.os, "_exit", fake_exit)
+    monkeypatch.setattr("tailcast.commands.lifecycle.os._exit", fake_exit)
     loop = _Loop()
     stops: list[bool] = []
     lifecycle.install_signals(loop, lambda: stops.append(True))  # type: ignore[arg-type]

@@ -4,9 +4,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from pathlib import Path
 
-from tailcast.history.log import StreamLog
+from tailcast.history.log import DEFAULT_SEGMENT_BYTES, StreamLog
 from tailcast.protocol.wire import encode_line
+
+BIG = 10**12  # a limit no test reaches
+
+
+def open_log(
+    folder: Path,
+    *,
+    max_lines: int = 10**9,
+    max_bytes: int = BIG,
+    segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+) -> StreamLog:
+    """A log that keeps everything unless a test sets a limit."""
+    return StreamLog.open(
+        folder, max_lines=max_lines, max_bytes=max_bytes, segment_bytes=segment_bytes
+    )
 
 
 def text_of(seq: int) -> str:

@@ -11,18 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tailcast.history.log import StreamLog
 from tailcast.protocol.wire import encode_line
 from tests.history.disks import mounted_tmpfs
-from tests.history.support import all_seqs, fill, lines, seqs
-
-BIG = 10**12
-
-
-def open_log(folder: Path, **limits: int) -> StreamLog:
-    limits.setdefault("max_lines", 10**9)
-    limits.setdefault("max_bytes", BIG)
-    return StreamLog.open(folder, **limits)
+from tests.history.support import BIG, all_seqs, fill, lines, open_log, seqs
 
 
 def test_an_empty_log(tmp_path: Path) -> None:

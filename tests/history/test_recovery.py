@@ -16,16 +16,9 @@ from hypothesis import strategies as st
 
 from tailcast.history.log import StreamLog
 from tailcast.history.records import checkpoint_record
-from tests.history.support import all_seqs, fill, lines
+from tests.history.support import BIG, all_seqs, fill, lines, open_log
 
 ROOT = Path(__file__).resolve().parents[2]
-BIG = 10**12
-
-
-def open_log(folder: Path, **limits: int) -> StreamLog:
-    limits.setdefault("max_lines", 10**9)
-    limits.setdefault("max_bytes", BIG)
-    return StreamLog.open(folder, **limits)
 
 
 def last_file(folder: Path) -> Path:

@@ -99,7 +99,8 @@ async def test_kept_lines_are_served_after_redis_lost_them(
     with run_tailcast(*serve) as first:
 
         async def mirrored() -> bool:
-            return (await infos(session, first.url))["app"]["last_seq"] == 500
+            last_seq: int = (await infos(session, first.url))["app"]["last_seq"]
+            return last_seq == 500
 
         deadline = asyncio.get_running_loop().time() + DEADLINE
         while not await mirrored():
@@ -238,7 +239,11 @@ async def test_a_restored_own_stream_keeps_its_controller(
         await publisher.start()
         await mirror.start()
         try:
-            await apoll(lambda hub=hub: "job" in hub.streams and hub.streams["job"].last_seq == 3)
+
+            def mirrored(hub: Hub = hub) -> bool:
+                return "job" in hub.streams and hub.streams["job"].last_seq == 3
+
+            await apoll(mirrored)
             assert hub.streams["job"].controller is controller
             epochs.append(hub.streams["job"].epoch)
         finally:

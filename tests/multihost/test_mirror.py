@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -13,7 +13,7 @@ from tailcast.multihost.keys import lines_key
 from tailcast.multihost.mirror import Mirror
 from tailcast.multihost.publisher import Publisher
 from tests.helpers import apoll, assert_contiguous, texts, ws_connect
-from tests.multihost.conftest import RedisServer, web_config
+from tests.multihost.conftest import AgentHarness, RedisServer, web_config
 
 
 class FakeController:
@@ -32,15 +32,22 @@ async def test_trimming_shows_as_a_gap(
     start_server: Callable[..., Any],
     session: aiohttp.ClientSession,
 ) -> None:
-    a = await start_agent(redis_server.url, "app", history=100)
+    a: AgentHarness = await start_agent(redis_server.url, "app", history=100)
     stream = a.hub.streams["app"]
     for n in range(1, 21):
         a.write(stream, 100)  # no more than the agent's ring holds, then wait
-        await apoll(lambda n=n: a.agent.publisher.lines_published >= 100 * n)
+
+        def published(n: int = n) -> bool:
+            return a.agent.publisher.lines_published >= 100 * n
+
+        await apoll(published)
     assert a.agent.publisher.lines_lost == 0
     r = aioredis.from_url(redis_server.url)
     try:
-        entries = await r.xrange(lines_key("app", stream.epoch))
+        # As redis-py gives it without decode_responses: (id, fields) pairs of bytes.
+        entries = cast(
+            "list[tuple[bytes, dict[bytes, bytes]]]", await r.xrange(lines_key("app", stream.epoch))
+        )
     finally:
         await r.aclose()
     # One entry per batch, trimmed by seq (MINID): never below the history.

@@ -14,7 +14,7 @@ from tailcast.multihost import keys
 from tailcast.multihost import publisher as publisher_module
 from tailcast.multihost.keys import lines_key
 from tests.helpers import DEADLINE, apoll, assert_contiguous, ws_connect
-from tests.multihost.conftest import RedisServer, redis_seqs, web_config
+from tests.multihost.conftest import AgentHarness, RedisServer, redis_seqs, web_config
 
 
 async def apoll_async(check: Callable[[], Awaitable[Any]], want: Any) -> None:
@@ -65,7 +65,7 @@ async def test_dropped_connections_resume_without_duplicates(
     client = await ws_connect(session, w.ws_url)
     await client.send({"type": "subscribe", "streams": ["app"], "tail": 0})
     stream = a.hub.streams["app"]
-    r = aioredis.from_url(redis_server.url)
+    r: Any = aioredis.from_url(redis_server.url)  # redis-py's execute_command is untyped
     try:
         for _ in range(5):
             a.write(stream, 200)
@@ -158,7 +158,7 @@ async def test_the_heartbeat_comes_again_and_again(
 ) -> None:
     """The agent key, deleted, is written again by the next beat, busy or not."""
     monkeypatch.setattr(publisher_module, "HEARTBEAT", 0.1)
-    a = await start_agent(redis_server.url, "app")
+    a: AgentHarness = await start_agent(redis_server.url, "app")
     publisher = a.agent.publisher
     stream = a.hub.streams["app"]
     r: Any = aioredis.from_url(redis_server.url)
@@ -167,6 +167,10 @@ async def test_the_heartbeat_comes_again_and_again(
             await r.delete(keys.agent_key(publisher.instance))
             await apoll_async(lambda: r.exists(keys.agent_key(publisher.instance)), 1)
             a.write(stream, 5)  # lines meanwhile: the round trips go on, and the beats
-            await apoll(lambda n=n: publisher.lines_published == 5 * (n + 1))
+
+            def published(n: int = n) -> bool:
+                return publisher.lines_published == 5 * (n + 1)
+
+            await apoll(published)
     finally:
         await r.aclose()

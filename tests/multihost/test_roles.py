@@ -21,7 +21,7 @@ from tailcast.hub import Hub
 from tailcast.multihost.publisher import LINGER
 from tailcast.multihost.roles import Agent, WebNode
 from tailcast.server import OWN_DIR
-from tests.harness import make_config
+from tests.harness import ServerHarness, make_config
 from tests.helpers import apoll, assert_contiguous, texts, ws_connect
 from tests.multihost.conftest import RedisServer, free_port, web_config, writer
 
@@ -38,7 +38,11 @@ async def test_two_agents_two_web_nodes_client_moves_between_nodes(
     w1 = await start_server(web_config(url))
     w2 = await start_server(web_config(url))
     for w in (w1, w2):
-        await apoll(lambda w=w: {"alpha", "beta"} <= set(w.hub.streams))
+
+        def both_mirrored(w: ServerHarness = w) -> bool:
+            return {"alpha", "beta"} <= set(w.hub.streams)
+
+        await apoll(both_mirrored)
     # Every web node numbers alike: the same epoch as the agent.
     for sid, agent in (("alpha", a), ("beta", b)):
         epoch = agent.hub.streams[sid].epoch

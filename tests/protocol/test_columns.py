@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tailcast.protocol import wire
 from tailcast.protocol.columns import Columns, encode_columns
+
+# Typed as the Unicode category it names (a bare ("Cs",) is inferred as tuple[str]).
+_SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
 
 _MICROS = st.integers(10**15, 8 * 10**15 - 1).flatmap(
     lambda m: st.sampled_from([m, m - m % 10, m - m % 1_000_000, m - m % 100_000])
@@ -17,7 +22,7 @@ _MICROS = st.integers(10**15, 8 * 10**15 - 1).flatmap(
 @given(
     st.lists(
         st.tuples(
-            st.text(st.characters(blacklist_categories=("Cs",))),
+            st.text(st.characters(blacklist_categories=_SURROGATES)),
             _MICROS,
             st.sampled_from([("error", False), ("info", True), ("warn", False)]),
         ),

@@ -13,16 +13,16 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, ViewportSize, expect
 
 from tests.viewer.support import ThreadServer
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "docs" / "img" / "viewer.png"
 STRUCTURE_PATH = DEFAULT_PATH.with_name("structure.png")
-SIZE = {"width": 1280, "height": 720}
+SIZE: ViewportSize = {"width": 1280, "height": 720}
 
 G, Y, R, C, B, DIM, BOLD, X = (
     "\x1b[32m",
@@ -152,7 +152,7 @@ def take(page: Page, srv: ThreadServer, path: Path) -> None:
         stop()
 
 
-def _structured(srv: ThreadServer, sid: str, lines: list[dict[str, object]], t: float) -> None:
+def _structured(srv: ThreadServer, sid: str, lines: list[Mapping[str, object]], t: float) -> None:
     """LINE objects with ``level``/``follows`` (protocol 1.1) as the server sends them."""
     import json
 
@@ -175,7 +175,7 @@ def build_structure_scene(srv: ThreadServer) -> str:
     """A CI job: a folded dependency section, tests, a JSON service log, a stack trace."""
     ci = srv.add_stream("ci", "process", argv=["./ci.sh"])
     t = time.time() - 60
-    lines: list[dict[str, object]] = [
+    lines: list[Mapping[str, object]] = [
         {"text": "::group::Install dependencies"},
         *({"text": f"  added package {n}"} for n in ("react", "vite", "vitest", "eslint")),
         {"text": "::endgroup::"},

@@ -83,7 +83,11 @@ def test_network_blip_resumes_without_duplicates_or_losses(
         srv.publish(a, ["joined"], cont=[True])
         srv.publish(b, [f"b{srv.last_seq(b) + 1}"])
         last = srv.last_seq(a)
-        poll(lambda last=last: row_seqs(page, a)[-1:] == [last - 1])
+
+        def resumed(last: int = last) -> bool:
+            return row_seqs(page, a)[-1:] == [last - 1]
+
+        poll(resumed)
         assert row_texts(page, a)[-1] == "piece joined", round_
 
     seqs = row_seqs(page, a)

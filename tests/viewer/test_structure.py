@@ -12,6 +12,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Page, expect
 
@@ -111,7 +112,7 @@ def test_json_lines_as_fields_with_a_raw_toggle(page: Page, server: Server) -> N
     expect(row.locator(".msg")).to_have_text("slow request")
 
 
-TRACE = [
+TRACE: list[dict[str, Any]] = [
     {"text": "Traceback (most recent call last):", "level": "error"},
     {"text": '  File "app.py", line 3, in <module>', "follows": True},
     {"text": "    main()", "follows": True},

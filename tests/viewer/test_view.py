@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Dialog, Page, expect
 
 from tests.helpers import poll, run_tailcast
 from tests.viewer.support import ThreadServer, dom_row_seqs, row_seqs, row_texts, wait_rows
@@ -151,7 +151,12 @@ def test_log_text_is_shown_literally(page: Page, server: Server) -> None:
         '"><svg onload=alert(4)>',
     ]
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(d: Dialog) -> None:
+        dialogs.append(d.message)
+        d.dismiss()
+
+    page.on("dialog", on_dialog)
     srv.publish(sid, evil)
     open_viewer(page, srv.url)
     wait_rows(page, sid, 4)

@@ -91,16 +91,18 @@ def test_a_full_window_puts_one_screen_in_the_page(page: Page, server: Server) -
     for fraction in (0.5, 0.0, 0.25, 1.0):
         scroll_to(page, fraction)
         want = 1 + int(fraction * 2960)
+
         # Rendered at the next frame: poll until the rows there cover the screen.
-        state = poll(
-            lambda want=want: (
+        def covered(want: int = want) -> Any:
+            return (
                 (c := cover(page, sid))
                 and abs(c["first"] - want) < 120
                 and c["coverTop"]
                 and c["coverBottom"]
                 and c
             )
-        )
+
+        state = poll(covered)
         assert state["ordered"] and state["touching"], state
         assert len(dom_row_seqs(page, sid)) <= 150
     assert page.evaluate("document.querySelectorAll('#rows *').length") < 3000
@@ -114,8 +116,9 @@ def test_long_wrapped_lines_leave_no_blank_band(page: Page, server: Server) -> N
     for _ in range(60):
         before = page.evaluate("document.querySelector('#log').scrollTop")
         page.evaluate("document.querySelector('#log').scrollTop += 650")
-        state = poll(
-            lambda before=before: (
+
+        def scrolled(before: Any = before) -> Any:
+            return (
                 (c := cover(page, sid))
                 and page.evaluate("document.querySelector('#log').scrollTop") != before
                 and c["first"] > 0
@@ -123,7 +126,8 @@ def test_long_wrapped_lines_leave_no_blank_band(page: Page, server: Server) -> N
                 and c["coverBottom"]
                 and c
             )
-        )
+
+        state = poll(scrolled)
         assert state["ordered"] and state["touching"], state
         if state["first"] > 1400:
             break
