@@ -4,7 +4,7 @@ Usage::
 
     python bench/multihost.py                 # both scenarios (a few minutes)
     python bench/multihost.py --quick         # smaller burst, shorter fleet run
-    python bench/multihost.py --baseline      # also the burst into one plain node
+    python bench/multihost.py --baseline      # also each scenario into one plain node
     python bench/multihost.py --profile DIR   # agents and web nodes under cProfile
 
 - **burst**: one agent following a file (``tailcast agent --redis URL FILE``)
@@ -408,7 +408,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=1000.0, help="lines/s of each fleet agent")
     p.add_argument("--agents", type=int, default=AGENTS, help="agents of the fleet run")
     p.add_argument("--agents-per-process", type=int, default=10)
-    p.add_argument("--baseline", action="store_true", help="also the burst into one plain node")
+    p.add_argument("--baseline", action="store_true", help="also each scenario into one plain node")
     p.add_argument("--no-burst", action="store_true", help="the fleet run only")
     p.add_argument("--json-every", type=int, default=64)
     p.add_argument("--redis-server", default=shutil.which("redis-server") or "redis-server")
@@ -446,8 +446,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if args.no_burst:
         runs = runs[1:]
-    elif args.baseline:
-        runs.insert(1, ("single", Scenario("burst", 1, burst, timeout=120)))
+    if args.baseline:
+        # The same files, writer and clients into one plain server (no agents,
+        # no Redis): what the machine gives without multi-host mode's hops.
+        runs = [(t, sc) for _, sc in runs for t in ("multihost", "single")]
     pool = Pool(args.workers, args.json_every)
     results: list[dict[str, Any]] = []
     try:
