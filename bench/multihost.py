@@ -345,7 +345,8 @@ def measure(target: str, sc: Scenario, pool: Pool, args: argparse.Namespace) -> 
 
 def print_table(results: list[dict[str, Any]]) -> None:
     for r in results:
-        head = f"== {r['scenario']} / {r['target']}: {r.get('agents', 1)} agent(s), "
+        files = "agent(s)" if r["target"] == "multihost" else "file(s), one server"
+        head = f"== {r['scenario']} / {r['target']}: {r.get('agents', 1)} {files}, "
         head += f"{r['clients']} clients, {r['lines']} lines per stream"
         if r.get("rate"):
             head += f" at {r['rate']:g}/s each"
