@@ -4,7 +4,8 @@
 files, the real shared watch backend) on a hub whose listener records every status
 frame and stream change; the lines are read back from the hub's history.
 Also a steady writer thread, used by the rotation tests, and a watch client
-that records what a backend tells it. Not a test module itself
+that records what a backend tells it (:func:`watching` adds it to one for a
+block). Not a test module itself
 (its one check lives in ``test_source_rotation``).
 """
 
@@ -18,12 +19,12 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from tailcast.config import parse_source
 from tailcast.hub import Hub, Stream, decode_line
 from tailcast.sources.file.source import FileSource, GlobSource
-from tailcast.sources.file.watch.base import Changes, PathChange
+from tailcast.sources.file.watch.base import Changes, PathChange, WatchBackend
 from tests.harness import make_config
 from tests.helpers import apoll
 
@@ -38,7 +39,10 @@ __all__ = [
     "numbers",
     "rename_hook",
     "run_writer",
+    "watching",
 ]
+
+_Backend = TypeVar("_Backend", bound=WatchBackend)
 
 
 class Following:
@@ -248,3 +252,16 @@ class RecordingClient:
     def changes(self) -> set[PathChange]:
         """Every change received, batches merged."""
         return {c for batch in self.batches if batch is not None for c in batch}
+
+
+@asynccontextmanager
+async def watching(backend: _Backend, *clients: RecordingClient) -> AsyncIterator[_Backend]:
+    """``backend`` with ``clients`` for the block; after it, they are removed and it has stopped."""
+    for client in clients:
+        backend.add(client)
+    try:
+        yield backend
+    finally:
+        for client in clients:
+            backend.remove(client)
+        await backend.wait_stopped()

@@ -11,7 +11,7 @@ from watchfiles import Change
 from tailcast.sources.file.watch import inotify
 from tailcast.sources.file.watch.inotify import InotifyBackend
 from tests.helpers import apoll
-from tests.sources.file.harness import RecordingClient
+from tests.sources.file.harness import RecordingClient, watching
 
 pytestmark = pytest.mark.skipif(not inotify.available(), reason="inotify is Linux only")
 
@@ -21,15 +21,17 @@ def append(path: Path, data: bytes) -> None:
         fh.write(data)
 
 
+def made_dirs(root: Path, *names: str) -> list[Path]:
+    dirs = [root / name for name in names]
+    for d in dirs:
+        d.mkdir()
+    return dirs
+
+
 async def test_changes_reach_the_client_of_their_directory_only(tmp_path: Path) -> None:
-    mine, other = tmp_path / "mine", tmp_path / "other"
-    mine.mkdir()
-    other.mkdir()
-    backend = InotifyBackend()
+    mine, other = made_dirs(tmp_path, "mine", "other")
     client, bystander = RecordingClient({str(mine)}), RecordingClient({str(other)})
-    backend.add(client)
-    backend.add(bystander)
-    try:
+    async with watching(InotifyBackend(), client, bystander) as backend:
         assert backend.is_watched(str(mine))
         assert client.batches == [None]  # a new watch: look at everything once
         log = mine / "app.log"
@@ -40,27 +42,16 @@ async def test_changes_reach_the_client_of_their_directory_only(tmp_path: Path) 
         log.unlink()
         await apoll(lambda: (Change.deleted, str(log)) in client.changes())
         assert bystander.changes() == set()
-    finally:
-        backend.remove(client)
-        backend.remove(bystander)
-        await backend.wait_stopped()
     assert backend.fd == -1
 
 
 async def test_a_deleted_directory_leaves_the_watch_set(tmp_path: Path) -> None:
-    sub = tmp_path / "sub"
-    sub.mkdir()
-    backend = InotifyBackend()
-    client = RecordingClient({str(sub)})
-    backend.add(client)
-    try:
+    (sub,) = made_dirs(tmp_path, "sub")
+    async with watching(InotifyBackend(), RecordingClient({str(sub)})) as backend:
         assert backend.is_watched(str(sub))
         sub.rmdir()
         await apoll(lambda: not backend.is_watched(str(sub)))
         assert backend.could_watch(str(sub))  # if it comes back, a refresh watches it
-    finally:
-        backend.remove(client)
-        await backend.wait_stopped()
 
 
 async def test_records_are_read_no_more_often_than_the_clients_step(tmp_path: Path) -> None:
@@ -68,11 +59,9 @@ async def test_records_are_read_no_more_often_than_the_clients_step(tmp_path: Pa
     # once per step of its clients (here 1 s), the first at once.
     log = tmp_path / "app.log"
     log.write_bytes(b"")
-    backend = InotifyBackend()
     client = RecordingClient({str(tmp_path)})
     client.min_step = 1.0
-    backend.add(client)
-    try:
+    async with watching(InotifyBackend(), client) as backend:
         seen = len(client.batches)
         append(log, b"x\n")
         await apoll(lambda: len(client.batches) > seen, timeout=5)
@@ -84,9 +73,6 @@ async def test_records_are_read_no_more_often_than_the_clients_step(tmp_path: Pa
         # the 50 records came as one change.
         assert client.times[-1] - client.times[-2] >= 0.95
         assert client.batches[-1] == [(Change.modified, str(log))]
-    finally:
-        backend.remove(client)
-        await backend.wait_stopped()
     assert backend.fd == -1
 
 
@@ -94,15 +80,10 @@ async def test_a_quiet_client_is_not_held_back_by_a_paced_one(tmp_path: Path) ->
     # Two clients paced 5 s (an agent following two files): one has just been
     # handed a change, the other not for long. A change for the quiet one is
     # handed over at once, not when the busy one may step again.
-    busy_dir, quiet_dir = tmp_path / "busy", tmp_path / "quiet"
-    busy_dir.mkdir()
-    quiet_dir.mkdir()
-    backend = InotifyBackend()
+    busy_dir, quiet_dir = made_dirs(tmp_path, "busy", "quiet")
     busy, quiet = RecordingClient({str(busy_dir)}), RecordingClient({str(quiet_dir)})
     busy.min_step = quiet.min_step = 5.0
-    backend.add(busy)
-    backend.add(quiet)
-    try:
+    async with watching(InotifyBackend(), busy, quiet):
         quiet.times[-1] -= 10  # its last batch (the first look) long ago: it is ready
         append(busy_dir / "a.log", b"x\n")
         await apoll(lambda: len(busy.batches) == 2)
@@ -111,7 +92,3 @@ async def test_a_quiet_client_is_not_held_back_by_a_paced_one(tmp_path: Path) ->
         await apoll(lambda: len(quiet.batches) == 2, timeout=10)
         assert quiet.times[-1] - handed < 2.5  # the busy client's pause is 5 s
         assert len(busy.batches) == 2
-    finally:
-        backend.remove(busy)
-        backend.remove(quiet)
-        await backend.wait_stopped()

@@ -18,22 +18,18 @@ from tests.sources.file.harness import (
     following,
     rename_hook,
     run_writer,
+    watching,
 )
 
 
 async def test_changes_reach_the_client_of_the_watched_directory(tmp_path: Path) -> None:
-    backend = PortableBackend()
     client = RecordingClient({str(tmp_path)})
-    backend.add(client)
-    try:
+    async with watching(PortableBackend(), client) as backend:
         await apoll(lambda: backend.is_watched(str(tmp_path)) and None in client.batches)
         log = tmp_path / "app.log"
         log.write_bytes(b"x\n")
         await apoll(lambda: (Change.added, str(log)) in client.changes())
         assert backend.statistics()["restarts"] == 1
-    finally:
-        backend.remove(client)
-        await backend.wait_stopped()
     assert not backend.is_watched(str(tmp_path))
 
 
