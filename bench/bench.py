@@ -289,6 +289,24 @@ def percentile(sorted_values: array[float] | list[float], q: float) -> float | N
     return sorted_values[k]
 
 
+def p99_by_second(lat: array[float], arrived: array[float], start: float) -> list[float]:
+    """The p99 (ms) of the samples that arrived in each whole second after ``start``.
+
+    One p99 over a run cannot tell a tail that is always there from a few
+    slow moments; a second with under 100 samples (the run's ragged end) is left out.
+    """
+    buckets: dict[int, list[float]] = {}
+    for at, value in zip(arrived, lat, strict=True):
+        buckets.setdefault(int(at - start), []).append(value)
+    out = []
+    for second in sorted(buckets):
+        values = buckets[second]
+        if second >= 0 and len(values) >= 100:
+            values.sort()
+            out.append(round((percentile(values, 0.99) or 0.0) * 1000, 1))
+    return out
+
+
 def measure(
     target: str, sc: Scenario, pool: Pool, args: argparse.Namespace, workdir: str
 ) -> dict[str, Any]:
@@ -405,9 +423,10 @@ def summarise(
     clients = [c for r in replies for c in r["clients"]]
     readers = [c for c in clients if not c["stalled"]]
     stalled = [c for c in clients if c["stalled"]]
-    lat = array("d")
+    lat, arrived = array("d"), array("d")
     for r in replies:
         lat.frombytes(r["latency"])
+        arrived.frombytes(r["arrived"])
     lat_sorted = sorted(lat)
     delivered = sum(c["unique"] for c in readers)
     last = max((c["last_rx"] for c in readers if c["last_rx"]), default=started)
@@ -431,6 +450,7 @@ def summarise(
     for name, q in (("p50", 0.50), ("p99", 0.99), ("max", 1.0)):
         v = percentile(lat_sorted, q)
         out[f"latency_{name}_ms"] = round(v * 1000, 3) if v is not None else None
+    out["latency_p99_by_second_ms"] = p99_by_second(lat, arrived, started)
     if stalled:
         s = stalled[0]
         out["stalled"] = {k: s[k] for k in ("unique", "lost", "dup", "gaps", "gap_lines")}

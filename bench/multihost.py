@@ -13,7 +13,8 @@ Usage::
   file -> agent -> Redis -> web node -> client).
 - **fleet**: 50 agents, each following a file of its own written at 1 000
   lines/s, into 2 web nodes; 200 clients, 4 per agent's stream, spread over
-  the nodes: lost, duplicated, latency p50/p99/max.
+  the nodes: lost, duplicated, latency p50/p99/max, and the p99 of each
+  second of the run (a tail that is always there, or a few slow moments).
 
 The 50 agents are 50 :class:`~tailcast.multihost.roles.Agent` objects (each its
 own publisher, Redis connection, heartbeat and instance id, exactly what
@@ -363,6 +364,14 @@ def print_table(results: list[dict[str, Any]]) -> None:
             f"  latency p50 / p99 / max ms: {r['latency_p50_ms']} / {r['latency_p99_ms']} / "
             f"{r['latency_max_ms']}"
         )
+        by_second = sorted(r.get("latency_p99_by_second_ms") or [])
+        if by_second:
+            # The 50 ms: how many seconds of the run were within it.
+            under = sum(v < 50 for v in by_second)
+            print(
+                f"  p99 of each second ms: median {by_second[len(by_second) // 2]}, best "
+                f"{by_second[0]}, worst {by_second[-1]}; {under} of {len(by_second)} under 50"
+            )
         print(f"  CPU s: {r['cpu_s']}  ({r.get('cpu_us_per_delivered_line')} us/line in all)")
         print(f"  peak RSS MB: {r['peak_rss_mb']}")
         print(f"  client workers CPU s: {r.get('client_workers_cpu_s')}, writer {r['writer_s']} s")

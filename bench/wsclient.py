@@ -77,6 +77,9 @@ class Tracker:
         self.bad_frames = 0
         self.gap_frames: list[tuple[int, int]] = []
         self.latency = array("d")
+        # When each latency sample arrived (the same index): a run's p99 per
+        # second of it tells a steady tail from a few slow moments.
+        self.arrived = array("d")
         self.first_rx = 0.0
         self.last_rx = 0.0  # when the newest measured line arrived
         self.received = 0  # measured lines received (duplicates included)
@@ -164,7 +167,9 @@ class Tracker:
         self.last_rx = now
         if found:
             zero = b"0" * SEQ_WIDTH
-            self.latency.extend([now - float(f[1]) for f in found if f[0] != zero])
+            samples = [now - float(f[1]) for f in found if f[0] != zero]
+            self.latency.extend(samples)
+            self.arrived.extend(array("d", [now]) * len(samples))
             return
         # Every sample-th sequence number: find its marker and read its send time.
         if not in_order:
@@ -179,6 +184,7 @@ class Tracker:
                 break
             pos = data.find(b";", at)
             self.latency.append(now - float(data[at + SEQ_WIDTH + 2 : pos]))
+            self.arrived.append(now)
             seq += step
 
     def result(self) -> dict[str, Any]:
@@ -396,15 +402,19 @@ class Worker:
 
     async def cmd_results(self) -> dict[str, Any]:
         latency: dict[bool, array[float]] = {False: array("d"), True: array("d")}
+        arrived: array[float] = array("d")
         per_client = []
         for c in self.clients:
             r = c.tracker.result()
             r["stalled"] = c.role_stalled
             per_client.append(r)
             latency[c.role_stalled].extend(c.tracker.latency)
+            if not c.role_stalled:
+                arrived.extend(c.tracker.arrived)
         return {
             "clients": per_client,
             "latency": latency[False].tobytes(),
+            "arrived": arrived.tobytes(),
             "cpu": sum(os.times()[:2]),
         }
 
