@@ -365,7 +365,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
             f"{r['latency_max_ms']}"
         )
         by_second = sorted(r.get("latency_p99_by_second_ms") or [])
-        if by_second:
+        if by_second and r.get("rate"):  # (a burst's seconds say nothing of this)
             # The 50 ms: how many seconds of the run were within it.
             under = sum(v < 50 for v in by_second)
             print(

@@ -13,7 +13,8 @@ The lines to publish are the hub's own encoded bytes, never re-encoded,
 sliced from the lists the hub handed over (:class:`~tailcast.multihost.fresh.FreshLines`)
 or, after an outage, read back from the history. Each batch of up to
 :data:`BATCH` lines goes in as one entry, ``XADD KEY MINID
-BOUND FIRSTSEQ-0 l LINES n COUNT``, :data:`PIPELINE` entries per round trip: the
+BOUND FIRSTSEQ-0 l LINES n COUNT``, about :data:`PIPELINE` entries per round trip,
+every stream's in the same ones (:mod:`~tailcast.multihost.outgoing`): the
 id makes a repeated publish an error from Redis ("equal or smaller"), which
 here just means "already there"; the bound (:func:`~tailcast.multihost.keys.trim_minid`)
 keeps at least ``--history`` lines in Redis.
@@ -37,12 +38,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tailcast.alarm import Alarm
-from tailcast.errors import ConnectionLost
 from tailcast.hub import Hub, Stream
 from tailcast.multihost import keys
-from tailcast.multihost.client import newest, redis_exceptions
+from tailcast.multihost.client import newest
 from tailcast.multihost.fresh import FreshLines
 from tailcast.multihost.lane import Lanes
+from tailcast.multihost.outgoing import BATCH, PIPELINE, Outgoing, accepted, send
 from tailcast.multihost.reconnect import Link
 
 if TYPE_CHECKING:
@@ -52,11 +53,6 @@ __all__ = ["Publisher"]
 
 log = logging.getLogger("tailcast.redis.publish")
 
-# Lines per Redis entry, and entries per pipeline round trip: a burst goes out
-# as a few large XADDs (Redis's cost is per command, not per byte), while a
-# quiet stream's lines go out at once, a batch of one if need be.
-BATCH = keys.MAX_BATCH
-PIPELINE = 16
 # A busy agent's file sources step once per LINGER (roles.py): 20 ms, not 10,
 # halves its round trips and reads (docs/multihost.md has the fleet's figures).
 LINGER = 0.02
@@ -98,6 +94,7 @@ class Publisher:
         self.connected = self._link.connected
         self.lines_published = 0
         self.batches_published = 0
+        self.round_trips = 0  # of lines (XADDs of one stream or many)
         self.lines_lost = 0
         self.events_dropped = 0
         self.conflicts: dict[str, str] = {}  # stream id -> owning agent
@@ -234,8 +231,7 @@ class Publisher:
             if stream_id in self._published:
                 await self._add_event(client, keys.EVENT_STATUS, stream_id, frame)
             self._events.popleft()
-        for stream in list(self.hub.streams.values()):
-            await self._publish_lines(client, stream)
+        await self._publish_all(client)
 
     # -- records ---------------------------------------------------------------------
 
@@ -310,78 +306,79 @@ class Publisher:
 
     # -- lines -----------------------------------------------------------------------
 
-    async def _publish_lines(self, client: Redis, stream: Stream) -> None:
-        """What follows what Redis has, from the ring: one entry per batch, one round trip.
+    async def _publish_all(self, client: Redis) -> None:
+        """What follows what Redis has, for every stream, from the ring.
 
-        Lines that come during the round trip wait for the next one (the loop
-        lingers, or goes on at once when a whole batch waits): sent at once, they
-        cost a busy agent two or three round trips per linger instead of one.
+        The streams' entries share round trips (:mod:`~tailcast.multihost.outgoing`):
+        one for an agent following many files, not one per file. Lines that come
+        during a round trip wait for the next one (the loop lingers, or goes on
+        at once when a whole batch waits): sent at once, they cost a busy agent
+        two or three round trips per linger instead of one.
         """
+        round_trip: list[Outgoing] = []
+        size = 0
+        for stream in list(self.hub.streams.values()):
+            out = self._outgoing(stream)
+            if out is None:
+                continue
+            round_trip.append(out)
+            size += len(out.batches)
+            if size >= PIPELINE:
+                await self._send(client, round_trip)
+                round_trip, size = [], 0
+        if round_trip:
+            await self._send(client, round_trip)
+
+    def _outgoing(self, stream: Stream) -> Outgoing | None:
+        """Up to PIPELINE batches of up to BATCH lines after what Redis has (None: nothing)."""
         done = self._published.get(stream.id)
         if done is None or done >= stream.last_seq:
-            return
-        key = keys.lines_key(stream.id, stream.epoch)
-        batches = self._batches(stream, done)
-        first = batches[0][0]
-        # Left the ring before Redis ever had them: gone for good. Web nodes
-        # see the jump in seq and tell their clients with a gap. (Lines Redis
-        # had and lost in a restart are not counted: they did reach it.)
-        lost = first - max(done, self._confirmed.get(stream.id, 0)) - 1
-        await self._send(client, key, batches)  # (counted once sent: a failed send is retried)
-        if lost > 0:
-            self.lines_lost += lost
-            log.warning("%s: %d lines left the local ring before reaching redis", key, lost)
-        last = batches[-1][0] + len(batches[-1][1]) - 1
-        # The stream may have been re-registered meanwhile (a reconnect): only
-        # move forward.
-        if self._published.get(stream.id) == done:
-            self._published[stream.id] = last
-        if last > self._confirmed.get(stream.id, 0):
-            self._confirmed[stream.id] = last
-
-    def _batches(self, stream: Stream, done: int) -> list[tuple[int, list[bytes]]]:
-        """Up to PIPELINE batches of up to BATCH lines after ``done`` (at least one)."""
+            return None
         first, lines = done + 1, self._fresh.after(stream, done, BATCH * PIPELINE)
         if not lines:
             first, lines = stream.lines_after(done, BATCH * PIPELINE)
         # (a hole stops the read: it is counted as lost by the next round)
-        return [(first + i, lines[i : i + BATCH]) for i in range(0, len(lines), BATCH)]
+        batches = [(first + i, lines[i : i + BATCH]) for i in range(0, len(lines), BATCH)]
+        # Left the ring before Redis ever had them: gone for good. Web nodes
+        # see the jump in seq and tell their clients with a gap. (Lines Redis
+        # had and lost in a restart are not counted: they did reach it.)
+        lost = batches[0][0] - max(done, self._confirmed.get(stream.id, 0)) - 1
+        key = keys.lines_key(stream.id, stream.epoch)
+        return Outgoing(stream.id, key, done, lost, batches)
 
-    async def _send(self, client: Redis, key: str, batches: list[tuple[int, list[bytes]]]) -> None:
-        """One round trip: an XADD per batch, id = its first seq, trimmed by seq."""
-        rex = redis_exceptions()
-        results: list[Any]
-        if len(batches) == 1:
-            # A busy line-at-a-time writer's every round trip: one command (raw
-            # RESP on a connection of its own: a third of redis-py's CPU).
-            minid, entry, fields = self._entry(*batches[0])
-            results = [await self._lanes.xadd(client, key, fields, entry, minid)]
-        else:
-            async with client.pipeline(transaction=False) as pipe:
-                for first, lines in batches:
-                    minid, entry, fields = self._entry(first, lines)
-                    pipe.xadd(key, fields, id=entry, minid=minid, approximate=False)
-                results = await pipe.execute(raise_on_error=False)
-        for (_, lines), result in zip(batches, results, strict=True):
-            if isinstance(result, rex.ResponseError):
-                if "equal or smaller" not in str(result):
-                    # Not a duplicate (out of memory, a foreign key type...):
-                    # treated like an outage, retried with backoff.
-                    raise ConnectionLost(f"redis refused XADD to {key}: {result}")
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                self.lines_published += len(lines)
-                self.batches_published += 1
+    async def _send(self, client: Redis, round_trip: list[Outgoing]) -> None:
+        """One round trip; then, stream by stream, what Redis has (counted once sent).
 
-    def _entry(self, first: int, lines: list[bytes]) -> tuple[str, str, dict[Any, Any]]:
-        """One batch's MINID, entry id (its first seq) and fields.
-
-        ``MINID =`` (exact) trims by seq: an entry is a whole batch, so this is
-        cheap, and Redis then holds --history lines plus at most one batch.
+        A refusal (raised at the end, an outage for the Link) holds back only its
+        own stream: the others' entries are in Redis all the same, and counted.
         """
-        minid = keys.trim_minid(first + len(lines) - 1, self.hub.history, BATCH)
-        return minid, keys.entry_id(first), keys.batch_fields(lines)
+        results = await send(client, self._lanes, round_trip, self.hub.history)
+        self.round_trips += 1
+        refusal: Exception | None = None
+        at = 0
+        for out in round_trip:
+            mine, at = results[at : at + len(out.batches)], at + len(out.batches)
+            try:
+                for (_, lines), result in zip(out.batches, mine, strict=True):
+                    if accepted(out.key, result):
+                        self.lines_published += len(lines)
+                        self.batches_published += 1
+            except Exception as exc:
+                refusal = refusal or exc
+                continue
+            if out.lost > 0:
+                self.lines_lost += out.lost
+                log.warning(
+                    "%s: %d lines left the local ring before reaching redis", out.key, out.lost
+                )
+            # The stream may have been re-registered meanwhile (a reconnect): only
+            # move forward.
+            if self._published.get(out.stream_id) == out.done:
+                self._published[out.stream_id] = out.last
+            if out.last > self._confirmed.get(out.stream_id, 0):
+                self._confirmed[out.stream_id] = out.last
+        if refusal is not None:
+            raise refusal
 
     def statistics(self) -> dict[str, Any]:
         return {
@@ -389,6 +386,7 @@ class Publisher:
             "connected": self.connected.is_set(),
             "lines_published": self.lines_published,
             "batches_published": self.batches_published,
+            "round_trips": self.round_trips,
             "lines_lost": self.lines_lost,
             "events_dropped": self.events_dropped,
             "reconnects": self.reconnects,

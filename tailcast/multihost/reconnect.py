@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, NoReturn
 
-from tailcast.multihost.client import connect, redact, redis_errors
+from tailcast.multihost.client import connect, redact, redis_errors, redis_exceptions
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -41,9 +41,13 @@ async def reconnect_forever(
     ``connected`` is set while synced. ``on_back`` runs once per reconnection;
     ``on_error(exc, outage_started)`` on every failure, ``outage_started``
     true only on the first of an outage (to log it and show it once). Errors
-    other than :func:`~tailcast.multihost.client.redis_errors` end the loop.
+    other than :func:`~tailcast.multihost.client.redis_errors` and Redis's
+    refusals end the loop.
     """
-    errors = redis_errors()
+    # A refusal (WRONGTYPE at a key another program wrote, OOM, READONLY after
+    # a failover) is an outage too: shown and retried with backoff until Redis
+    # takes the command again, never the silent end of publishing or mirroring.
+    errors = (*redis_errors(), redis_exceptions().ResponseError)
     attempt = 0
     while True:
         try:

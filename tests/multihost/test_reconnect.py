@@ -96,6 +96,39 @@ async def test_loop_syncs_again_after_each_failure(monkeypatch: pytest.MonkeyPat
             await task
 
 
+async def test_a_refusal_is_an_outage_not_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """WRONGTYPE (a key another program wrote), in sync as in work: retried until it passes."""
+    monkeypatch.setattr(reconnect, "BACKOFF", (0.0,))
+    refusal = redis.exceptions.ResponseError("WRONGTYPE Operation against a key")
+    failures = [True, True]  # work refused, then the next sync, then all well
+    errors: list[str] = []
+    calls: list[str] = []
+
+    async def sync() -> None:
+        calls.append("sync")
+        if len(calls) > 1 and failures and failures.pop(0):
+            raise refusal
+
+    async def work() -> None:
+        calls.append("work")
+        if failures and failures.pop(0):
+            raise refusal
+        await asyncio.Event().wait()  # until cancelled
+
+    connected = asyncio.Event()
+    task = asyncio.create_task(
+        reconnect_forever(connected, sync, work, lambda: None, lambda e, s: errors.append(str(e)))
+    )
+    try:
+        await apoll(lambda: calls.count("work") == 2 and connected.is_set())
+        assert calls == ["sync", "work", "sync", "sync", "work"]
+        assert errors == [str(refusal)] * 2
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
 async def test_loop_ends_on_an_error_that_is_not_an_outage() -> None:
     async def sync() -> None: ...
 
