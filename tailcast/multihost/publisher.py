@@ -371,9 +371,12 @@ class Publisher:
                 log.warning(
                     "%s: %d lines left the local ring before reaching redis", out.key, out.lost
                 )
-            # The stream may have been re-registered meanwhile (a reconnect): only
-            # move forward.
-            if self._published.get(out.stream_id) == out.done:
+            # The stream may have been removed meanwhile (the hub's on_streams, during
+            # the round trip): its numbers are forgotten, not set again. Otherwise
+            # only move forward.
+            if out.stream_id not in self._published:
+                continue
+            if self._published[out.stream_id] == out.done:
                 self._published[out.stream_id] = out.last
             if out.last > self._confirmed.get(out.stream_id, 0):
                 self._confirmed[out.stream_id] = out.last

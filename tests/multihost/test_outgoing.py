@@ -8,6 +8,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from tailcast.multihost import outgoing
+from tailcast.multihost import publisher as publisher_module
 from tailcast.multihost.keys import lines_key
 from tailcast.multihost.outgoing import PIPELINE
 from tests.helpers import apoll
@@ -77,3 +79,31 @@ async def test_a_refused_entry_holds_back_only_its_stream(
         assert await redis_seqs(redis_server.url, key["a"]) == [1, 2, 3, 4, 5]
     finally:
         await r.aclose()
+
+
+async def test_a_stream_removed_during_its_round_trip_is_forgotten(
+    redis_server: RedisServer, start_agent: Callable[..., Any], monkeypatch: Any
+) -> None:
+    """Removed while its entries are on the way: its numbers are not set again afterwards.
+
+    (A fake around the real send: the removal must land inside the round trip.)
+    """
+    a = await start_agent(redis_server.url, "gone", "stays")
+    publisher = a.agent.publisher
+    real_send = outgoing.send
+    removed: list[str] = []
+
+    async def send_removing(*args: Any) -> list[Any]:
+        if not removed:
+            removed.append("gone")
+            a.hub.remove_stream("gone")  # what a glob match deleted does, mid round trip
+        return await real_send(*args)
+
+    monkeypatch.setattr(publisher_module, "send", send_removing)
+    a.write(a.hub.streams["gone"], 3)
+    a.write(a.hub.streams["stays"], 4)
+    await apoll(lambda: publisher.lines_published == 7)
+    assert removed == ["gone"]
+    assert "gone" not in publisher._published and "gone" not in publisher._confirmed
+    stays = lines_key("stays", a.hub.streams["stays"].epoch)
+    assert await redis_seqs(redis_server.url, stays) == [1, 2, 3, 4]
