@@ -60,20 +60,26 @@ async def send(
     client: Redis, lanes: Lanes, round_trip: Sequence[Outgoing], history: int
 ) -> list[Any]:
     """Every batch of ``round_trip`` as an XADD, in order: what Redis said to each."""
-    entries = [(out.key, first, lines) for out in round_trip for first, lines in out.batches]
+    entries = [
+        (
+            out.key,
+            keys.entry_id(first),
+            keys.trim_minid(first + len(lines) - 1, history, BATCH),
+            keys.batch_fields(lines),
+        )
+        for out in round_trip
+        for first, lines in out.batches
+    ]
     if len(entries) == 1:
         # A busy line-at-a-time writer's every round trip: one command (raw RESP
         # on a connection of its own: a third of redis-py's CPU).
-        key, first, lines = entries[0]
-        minid = keys.trim_minid(first + len(lines) - 1, history, BATCH)
-        alone = keys.batch_fields(lines)
-        return [await lanes.xadd(client, key, alone, keys.entry_id(first), minid)]
+        key, entry, minid, fields = entries[0]
+        return [await lanes.xadd(client, key, fields, entry, minid)]
     async with client.pipeline(transaction=False) as pipe:
-        for key, first, lines in entries:
+        for key, entry, minid, fields in entries:
             # (redis-py's field type is a dict of a union: invariance refuses ours)
-            fields: dict[Any, Any] = keys.batch_fields(lines)
-            minid = keys.trim_minid(first + len(lines) - 1, history, BATCH)
-            pipe.xadd(key, fields, id=keys.entry_id(first), minid=minid, approximate=False)
+            redis_fields: dict[Any, Any] = fields
+            pipe.xadd(key, redis_fields, id=entry, minid=minid, approximate=False)
         return list(await pipe.execute(raise_on_error=False))
 
 
