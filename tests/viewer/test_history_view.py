@@ -33,13 +33,16 @@ def test_scroll_back_to_line_one_and_down_again(page: Page, server: Server) -> N
     page.locator("#log").hover()
     page.mouse.wheel(0, -400)
     most = 0
-    for _ in range(200):
+
+    # Back at the top each turn: each older page that comes in moves the rows
+    # being read down, and the next scroll up asks for the page before it.
+    def at_line_one() -> bool:
+        nonlocal most
         page.evaluate("document.querySelector('#log').scrollTop = 0")
-        page.wait_for_timeout(50)  # one scroll step each turn; the poll below has the deadline
         most = max(most, dom_rows(page))
-        if seq_range(page, sid)[0] == 1:
-            break
-    assert seq_range(page, sid)[0] == 1, seq_range(page, sid)
+        return seq_range(page, sid)[0] == 1
+
+    poll(at_line_one, timeout=30.0)
     assert 0 < most <= 1000  # the cap asked for, far below the 12 000 lines
     # The lines being read stayed put as the last page came in above them; at
     # the top, line 1 shows. The DOM bounded; new lines are counted, not shown.
@@ -47,13 +50,13 @@ def test_scroll_back_to_line_one_and_down_again(page: Page, server: Server) -> N
     expect(page.locator(f'#rows .row[data-sid="{sid}"][data-seq="1"]')).to_be_in_viewport()
     fill(srv, sid, 10, text="new {i}")
     expect(page.locator("#more")).to_have_text("10 new lines ↓")
+
     # Scrolling down pages forward again.
-    for _ in range(200):
+    def at_old_end() -> bool:
         page.evaluate("(s => s.scrollTop = s.scrollHeight)(document.querySelector('#log'))")
-        page.wait_for_timeout(50)
-        if seq_range(page, sid)[1] >= 12_000:
-            break
-    assert seq_range(page, sid)[1] >= 12_000
+        return seq_range(page, sid)[1] >= 12_000
+
+    poll(at_old_end, timeout=30.0)
     page.keyboard.press("End")
     poll(lambda: seq_range(page, sid)[1] == 12_010)
     expect(page.locator("#more")).to_be_hidden()

@@ -16,7 +16,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.helpers import run_tailcast
+from tests.helpers import poll, run_tailcast
 from tests.viewer.history_support import fill, publish_structured
 from tests.viewer.support import ThreadServer, row_texts, wait_rows
 
@@ -26,6 +26,18 @@ Server = Callable[..., ThreadServer]
 def open_viewer(page: Page, url: str) -> None:
     page.goto(url)
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+
+
+def reloaded(page: Page, seq: int) -> bool:
+    """No history load running or waiting, and the row of ``seq`` shows a record held now."""
+    done: bool = page.evaluate(
+        """seq => { const t = window.tailcast;
+          const row = document.querySelector(`#rows .row[data-seq="${seq}"]`);
+          const rec = row === null ? null : t.view.recordOf(row);
+          return !t.win.busy && rec !== null && !rec.dead; }""",
+        seq,
+    )
+    return done
 
 
 LEVELLED = [
@@ -135,6 +147,9 @@ def test_follows_lines_fold_under_their_message(page: Page, server: Server) -> N
     page.locator("#levels").select_option("fatal,error")
     expect(page.locator("#rows .row[data-seq]")).to_have_count(4)
     page.locator("#levels").select_option("")
+    # A new level filter loads the window again: new records, unfolded. Fold
+    # once they are in and on screen, or the fold goes with the old record.
+    poll(lambda: reloaded(page, 1))
     fold.click()
     expect(page.locator("#rows .row[data-seq]")).to_have_count(2)
     expect(head.locator("button.fold")).to_have_attribute("aria-expanded", "false")
