@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -15,7 +17,7 @@ import pytest
 
 from tailcast.commands.watch import ws_url
 from tests.harness import make_config
-from tests.helpers import DEADLINE, apoll, end_process, run_tailcast, tailcast_cmd
+from tests.helpers import DEADLINE, apoll, end_process, poll, run_tailcast, tailcast_cmd
 from tests.web.conftest import Serve, line_text, publish
 
 
@@ -138,6 +140,12 @@ class Proxy:
             await self._server.wait_closed()
 
 
+def last_seqs(url: str) -> list[int]:
+    """Each stream's last seq, from ``/api/streams`` (a server without a token)."""
+    with urllib.request.urlopen(url + "api/streams", timeout=DEADLINE) as resp:
+        return [s["last_seq"] for s in json.loads(resp.read())["streams"]]
+
+
 def test_ws_url() -> None:
     assert ws_url("http://127.0.0.1:8080/") == "ws://127.0.0.1:8080/ws"
     assert ws_url("https://logs.example/base") == "wss://logs.example/base/ws"
@@ -158,6 +166,8 @@ async def test_prints_the_backlog_then_live_lines() -> None:
         assert server.popen.stdin is not None
         server.popen.stdin.write(b"one\ntwo\n")
         server.popen.stdin.flush()
+        # Both read by the server first: --tail 1 is then "two", not whatever it had read.
+        await asyncio.to_thread(poll, lambda: last_seqs(server.url) == [2])
         async with watching(server.url, "--tail", "1") as watch:
             out = await watch.wait_out(1)
             assert out == ["two"]  # --tail 1; one stream: no prefix

@@ -3,11 +3,20 @@
 Started with no persistence (a restart is an empty Redis, the harder case for
 agents), killed by PID at the end. ``restart()`` brings it back on the same
 port, as an operator's restart would.
+
+The port is below the kernel's ephemeral range, so no ``bind(("", 0))`` and
+no outgoing connection (an agent retrying while Redis is down, another test
+run on the machine) can take it while this server is down, and a client can
+never connect to itself on it. A first start that finds the port taken
+meanwhile tries another; a server is ready when *its* log line says so (a
+PING could be answered by another process on a taken port).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import shutil
 import signal
 import socket
@@ -39,6 +48,42 @@ def free_port() -> int:
         return port
 
 
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port nothing listens on, for as long as the block runs.
+
+    Held bound (never listening): connecting is refused, and no other process
+    can start listening there meanwhile, nor use it as a connection's own port.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        yield port
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def redis_port() -> int:
+    """A free loopback port below the ephemeral range (see the module docstring)."""
+    low = _ephemeral_low()
+    if low <= 11_000:
+        return free_port()  # (a machine with a wide ephemeral range)
+    for _ in range(200):
+        port = random.randrange(10_000, low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port below the ephemeral range")
+
+
 class RedisServer:
     """One redis-server process we started; ``url`` reaches it."""
 
@@ -49,8 +94,9 @@ class RedisServer:
         self.cert: Path | None = None
         if tls:
             self.cert = self._make_cert()
-        self.port = free_port()
+        self.port = redis_port()
         self.popen: subprocess.Popen[bytes] | None = None
+        self.started = False  # once started, the port is its URL's: a restart keeps it
         self.log = workdir / "redis.log"
 
     @property
@@ -75,6 +121,15 @@ class RedisServer:
         return cert
 
     def start(self) -> None:
+        """Start and wait until ready; a first start retries on another port if it is taken."""
+        for _ in range(10):
+            if self._start_once():
+                self.started = True
+                return
+            self.port = redis_port()  # taken meanwhile (a first start only)
+        raise AssertionError("redis-server: no free port")
+
+    def _start_once(self) -> bool:
         assert REDIS_SERVER
         args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
         if self.cert is not None:
@@ -87,29 +142,52 @@ class RedisServer:
         if self.password:
             args += ["--requirepass", self.password]
         self.popen = subprocess.Popen(args, stdin=subprocess.DEVNULL)
-        self._wait_ready()
+        try:
+            return self._wait_ready()
+        except BaseException:
+            self.kill()
+            raise
 
-    def _wait_ready(self) -> None:
+    def _log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def _wait_ready(self) -> bool:
+        """True once this process logged that it listens and answers PING; False: port taken."""
+        assert self.popen is not None
+        mine = f"{self.popen.pid}:"
         deadline = time.monotonic() + DEADLINE
         while True:
-            assert self.popen is not None
             if self.popen.poll() is not None:
-                raise AssertionError(f"redis-server exited: {self.log.read_text()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as raw:
-                    s = raw
-                    if self.cert is not None:
-                        ctx = ssl.create_default_context(cafile=str(self.cert))
-                        s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
-                    s.sendall(b"PING\r\n")
-                    reply = s.recv(64)
-                    if reply.startswith((b"+PONG", b"-NOAUTH")):
-                        return
-            except OSError:
-                pass
+                text = self._log_text()
+                taken = [ln for ln in text.splitlines() if ln.startswith(mine)]
+                if not self.started and any("Address already in use" in ln for ln in taken):
+                    return False
+                raise AssertionError(f"redis-server exited: {text[-2000:]}")
+            ready = any(
+                ln.startswith(mine) and "Ready to accept connections" in ln
+                for ln in self._log_text().splitlines()
+            )
+            if ready and self._pings():
+                return True
             if time.monotonic() > deadline:
                 raise AssertionError("redis-server did not answer PING")
             time.sleep(0.02)
+
+    def _pings(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as raw:
+                s = raw
+                if self.cert is not None:
+                    ctx = ssl.create_default_context(cafile=str(self.cert))
+                    s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+                s.sendall(b"PING\r\n")
+                reply = s.recv(64)
+                return reply.startswith((b"+PONG", b"-NOAUTH"))
+        except OSError:
+            return False
 
     def kill(self) -> None:
         """SIGKILL: a crash, not a clean shutdown."""
@@ -130,8 +208,8 @@ def redis_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
         workdir = tmp_path / f"redis{len(servers)}"
         workdir.mkdir()
         server = RedisServer(workdir, password, tls)
+        servers.append(server)  # (killed at the end even if its start failed)
         server.start()
-        servers.append(server)
         return server
 
     yield make

@@ -14,7 +14,7 @@ import pytest
 from tailcast.errors import ConfigError
 from tailcast.multihost import client
 from tests.helpers import apoll, texts, ws_connect
-from tests.multihost.conftest import RedisServer, free_port, web_config
+from tests.multihost.conftest import RedisServer, closed_port, web_config
 
 
 @pytest.mark.parametrize(
@@ -92,8 +92,7 @@ def test_without_redis_py_every_module_still_imports() -> None:
 async def test_check_reachable_unreachable_and_wrong_password(
     redis_factory: Callable[..., RedisServer],
 ) -> None:
-    port = free_port()  # nothing listens there
-    with pytest.raises(ConfigError, match="cannot reach") as info:
+    with closed_port() as port, pytest.raises(ConfigError, match="cannot reach") as info:
         await client.check_reachable(f"redis://127.0.0.1:{port}")
     assert info.value.option == "redis"
     server = redis_factory(password="s3cret-pw")

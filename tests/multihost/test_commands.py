@@ -24,7 +24,7 @@ from tests.helpers import (
     texts,
 )
 from tests.helpers import ws_connect as connect_ws
-from tests.multihost.conftest import RedisServer, free_port, web_config
+from tests.multihost.conftest import RedisServer, closed_port, web_config
 
 AGENT_RE = re.compile(r"^tailcast: agent publishing (\d+) streams? to (\S+)$")
 
@@ -66,8 +66,8 @@ def test_bad_url_through_the_real_command_line() -> None:
 
 
 def test_unreachable_redis_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    port = free_port()  # nothing listens there
-    assert main(["serve", "--redis", f"redis://127.0.0.1:{port}", "--port", "0"]) == 2
+    with closed_port() as port:
+        assert main(["serve", "--redis", f"redis://127.0.0.1:{port}", "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert "--redis: cannot reach" in err and str(port) in err
 
@@ -108,6 +108,13 @@ async def test_agents_and_web_nodes_as_processes_with_a_password(
         assert w2.streams == 2  # what Redis held when it started
         client = await connect_ws(session, w2.ws_url + "?streams=*&tail=0")
         await client.recv_type("hello")
+        # The agent's file opened ("live"): a source's first look comes after
+        # its process's start line, and with ``--lines 0`` it begins at the end
+        # of the file as it finds it (lines written before would be skipped).
+        deadline = asyncio.get_running_loop().time() + DEADLINE
+        while {s["id"]: s["state"] for s in await _streams(session, w2.url)}["remote"] != "live":
+            assert asyncio.get_running_loop().time() < deadline, "remote.log was never opened"
+            await asyncio.sleep(0.05)
         with remote.open("a") as f:
             f.writelines(f"remote {i}\n" for i in range(1, 201))
         with own.open("a") as f:
@@ -169,13 +176,13 @@ async def test_run_with_redis_publishes_echoes_and_exits_with_the_status(
 
 
 def test_run_with_an_unreachable_redis_exits_2() -> None:
-    url = f"redis://127.0.0.1:{free_port()}"
-    result = subprocess.run(
-        tailcast_cmd("run", "--redis", url, "--", "true"),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    with closed_port() as port:
+        result = subprocess.run(
+            tailcast_cmd("run", "--redis", f"redis://127.0.0.1:{port}", "--", "true"),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
     assert result.returncode == 2
     assert result.stderr.startswith("tailcast: --redis") and result.stderr.count("\n") == 1

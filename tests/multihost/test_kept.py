@@ -60,12 +60,24 @@ async def test_a_web_node_killed_mid_burst_resumes_from_its_data_dir(
     epoch = agent.hub.streams["app"].epoch
     serve = ("serve", "--redis", url, "--port", "0", "--data-dir", str(tmp_path / "web"))
     total = 30_000
+    killed = asyncio.Event()
+
+    async def burst() -> None:
+        # The second half only once the node is killed: however far behind the
+        # node is (it may read tens of thousands of lines at once), the kill
+        # comes before the end of the burst.
+        await writer(agent, "app", total // 2, 100)
+        await killed.wait()
+        await writer(agent, "app", total, 100)
+
     with run_tailcast(*serve) as first:
         c1 = await ws_connect(session, first.ws_url)
-        await c1.send({"type": "subscribe", "streams": ["app"], "tail": 0})
-        writing = asyncio.create_task(writer(agent, "app", total, 100))
+        # since 0: every line from the first, whenever the node applies the subscribe
+        await c1.send({"type": "subscribe", "streams": ["app"], "since": {"app": 0}})
+        writing = asyncio.create_task(burst())
         await c1.wait_lines("app", total // 5)
         first.stop(signal.SIGKILL)  # mid-burst: no clean shutdown
+        killed.set()
         await c1.wait_closed()  # every frame it was sent before the kill
     had = c1.lines["app"]
     assert had[-1]["seq"] < total, "the kill must come mid-burst"

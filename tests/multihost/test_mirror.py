@@ -79,8 +79,10 @@ async def test_agent_restart_is_a_new_epoch(
     w = await start_server(web_config(redis_server.url))
     await apoll(lambda: "app" in w.hub.streams and w.hub.streams["app"].last_seq == 30)
     old_epoch = w.hub.streams["app"].epoch
-    client = await ws_connect(session, w.ws_url)
-    await client.send({"type": "subscribe", "streams": ["*"], "tail": 0})
+    # Subscribed in the URL: done when the hello comes (a status frame is not
+    # replayed, so the subscription must be in place before the stop).
+    client = await ws_connect(session, w.ws_url + "?streams=*&tail=0")
+    await client.recv_type("hello")
     await a1.agent.stop()  # a clean stop: the stream stays, marked stopped
     frame = await client.recv_type("status")
     assert frame["state"] == "error" and "stopped" in frame["message"]

@@ -15,7 +15,7 @@ from tailcast.errors import ConnectionLost
 from tailcast.multihost import reconnect
 from tailcast.multihost.reconnect import Link, reconnect_forever
 from tests.helpers import apoll, assert_contiguous, texts, ws_connect
-from tests.multihost.conftest import RedisServer, free_port, web_config
+from tests.multihost.conftest import RedisServer, closed_port, web_config
 
 
 async def test_redis_killed_and_restarted_mid_stream(
@@ -186,15 +186,15 @@ async def test_link_counts_outages_and_reconnections(
 
 
 async def test_link_start_raises_when_the_first_sync_fails() -> None:
-    link = Link(f"redis://127.0.0.1:{free_port()}", logging.getLogger("t"), "testing", "waiting")
-
     async def sync(client: Any) -> None:
         await client.ping()
 
     async def work(client: Any) -> None: ...
 
-    with pytest.raises(redis.exceptions.ConnectionError):
-        await link.start(sync, work)
+    with closed_port() as port:
+        link = Link(f"redis://127.0.0.1:{port}", logging.getLogger("t"), "testing", "waiting")
+        with pytest.raises(redis.exceptions.ConnectionError):
+            await link.start(sync, work)
     assert not link.running
     await link.close()
 
@@ -210,11 +210,13 @@ async def test_cancel_ends_a_task_that_lost_the_first_cancellation(
     """
     link = Link(redis_server.url, logging.getLogger("tests.multihost.cancel"), "testing", "waiting")
     dropped: list[int] = []
+    working: list[int] = []
 
     async def sync(client: Any) -> None:
         await client.ping()
 
     async def work(client: Any) -> None:
+        working.append(1)
         while True:
             try:
                 await client.ping()
@@ -226,6 +228,9 @@ async def test_cancel_ends_a_task_that_lost_the_first_cancellation(
 
     await link.start(sync, work)
     try:
+        # Cancelled inside work, where the cancellation is dropped: not before the
+        # task first ran (whether it has by then is up to the loop and wait_for).
+        await apoll(lambda: working)
         await asyncio.wait_for(link.cancel(), timeout=10 * reconnect.CANCEL_RETRY + 10)
         assert dropped == [1] and not link.running
     finally:

@@ -23,7 +23,13 @@ from tailcast.multihost.roles import Agent, WebNode
 from tailcast.server import OWN_DIR
 from tests.harness import ServerHarness, make_config
 from tests.helpers import apoll, assert_contiguous, texts, ws_connect
-from tests.multihost.conftest import RedisServer, free_port, web_config, writer
+from tests.multihost.conftest import (
+    AgentHarness,
+    RedisServer,
+    closed_port,
+    web_config,
+    writer,
+)
 
 
 async def test_two_agents_two_web_nodes_client_moves_between_nodes(
@@ -49,12 +55,22 @@ async def test_two_agents_two_web_nodes_client_moves_between_nodes(
         assert w1.hub.streams[sid].epoch == w2.hub.streams[sid].epoch == epoch
 
     total = 3000
-    writing = asyncio.gather(writer(a, "alpha", total, 20), writer(b, "beta", total, 20))
+    moved = asyncio.Event()
+
+    async def write(agent: AgentHarness, sid: str) -> None:
+        # The second half only once c1 has left w1: however far behind w1 is
+        # (it may read a whole burst at once), the move comes mid-stream.
+        await writer(agent, sid, total // 2, 20)
+        await moved.wait()
+        await writer(agent, sid, total, 20)
+
+    writing = asyncio.gather(write(a, "alpha"), write(b, "beta"))
     c1 = await ws_connect(session, w1.ws_url)
     await c1.send({"type": "subscribe", "streams": ["alpha", "beta"], "since": {}, "tail": 0})
     await c1.wait_lines("alpha", 300)
     await c1.ws.close()  # mid-stream: the writers go on
     since = {sid: lines[-1]["seq"] for sid, lines in c1.lines.items()}
+    moved.set()
     assert since["alpha"] < total, "the move must happen mid-stream"
 
     c2 = await ws_connect(session, w2.ws_url)
@@ -121,8 +137,8 @@ async def test_web_node_publishes_only_when_it_has_sources_of_its_own(
 
 
 async def test_unreachable_redis_fails_the_start(start_agent: Callable[..., Any]) -> None:
-    with pytest.raises(ConfigError, match="cannot reach"):
-        await start_agent(f"redis://127.0.0.1:{free_port()}", "app")
+    with closed_port() as port, pytest.raises(ConfigError, match="cannot reach"):
+        await start_agent(f"redis://127.0.0.1:{port}", "app")
 
 
 async def test_a_web_nodes_own_sources_keep_their_history_in_its_data_dir(

@@ -229,6 +229,7 @@ _LINES = st.sampled_from(
 )
 
 
+@settings(deadline=None)  # a loaded machine must not fail an example by its time
 @given(
     st.lists(
         st.tuples(

@@ -185,6 +185,7 @@ def test_arbitrary_text_gives_a_frame_or_frame_error(data: str | bytes) -> None:
     _parse_or_frame_error(data)
 
 
+@settings(deadline=None)  # a loaded machine must not fail an example by its time
 @given(
     st.integers(min_value=1, max_value=2**53),
     st.floats(min_value=0, max_value=4e9, allow_nan=False),
@@ -215,6 +216,7 @@ def test_a_line_may_carry_a_level_and_entries_each_their_own() -> None:
     assert wire.decode_line(wire.encode_line(1, 1.0, "é")) == {"seq": 1, "ts": 1.0, "text": "é"}
 
 
+@settings(deadline=None)  # a loaded machine must not fail an example by its time
 @given(st.floats(allow_nan=True, allow_infinity=True) | st.floats(min_value=-1e10, max_value=1e10))
 def test_format_ts_is_the_repr_of_the_rounded_time(ts: float) -> None:
     """The fast time stamp is exactly ``repr(round(ts, 6))``, whatever the float."""
@@ -223,6 +225,7 @@ def test_format_ts_is_the_repr_of_the_rounded_time(ts: float) -> None:
     assert wire.format_ts(ts) == repr(round(ts, 6))
 
 
+@settings(deadline=None)  # a loaded machine must not fail an example by its time
 @given(
     st.integers(min_value=1, max_value=2**40),
     st.lists(

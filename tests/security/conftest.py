@@ -67,12 +67,18 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> Cert:
     return make_cert(tmp_path_factory.mktemp("tls"))
 
 
-def free_port() -> int:
-    """A port free on loopback right now (for programs that cannot take port 0)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_ports(count: int) -> list[int]:
+    """``count`` different ports free on loopback right now (for programs that
+    cannot take port 0). Held together while picked, so none comes twice; another
+    program may still take one before it is bound: its caller must try again then."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 async def raw_request(port: int, data: bytes, timeout: float = 10.0) -> bytes:

@@ -25,7 +25,7 @@ import pytest
 
 from tests.harness import ServerHarness
 from tests.helpers import DEADLINE, end_process, ws_connect
-from tests.security.conftest import BEARER, TOKEN, Cert, free_port
+from tests.security.conftest import BEARER, TOKEN, Cert, free_ports
 from tests.web.conftest import Serve, line_text, publish
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -108,12 +108,16 @@ def _accepting(port: int) -> bool:
         return False
 
 
-@contextmanager
-def start_nginx(folder: Path, backend: int, cert: Cert) -> Iterator[Nginx]:
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(binary).exists():
-        pytest.fail("nginx is missing: install the Debian package nginx")
-    ports = {"http": free_port(), "tls": free_port(), "buffered": free_port()}
+# nginx cannot take port 0: its ports are picked free beforehand, and another
+# program (a client of a test run alongside, whose ephemeral port it is) may
+# take one before nginx binds it. nginx then gives up ("still could not
+# bind()"), and is started again on other ports.
+START_ATTEMPTS = 5
+
+
+def _launch(
+    binary: str, folder: Path, backend: int, cert: Cert, ports: dict[str, int]
+) -> subprocess.Popen[bytes]:
     location = readme_location().replace("http://127.0.0.1:8080", f"http://127.0.0.1:{backend}")
     assert f":{backend}" in location, location
     conf = folder / "nginx.conf"
@@ -122,23 +126,51 @@ def start_nginx(folder: Path, backend: int, cert: Cert) -> Iterator[Nginx]:
             dir=folder, location=location, backend=backend, cert=cert.cert, key=cert.key, **ports
         )
     )
-    popen = subprocess.Popen(
+    # Nothing of an attempt before: its pid file, its bind errors.
+    (folder / "nginx.pid").unlink(missing_ok=True)
+    (folder / "error.log").unlink(missing_ok=True)
+    return subprocess.Popen(
         [binary, "-p", str(folder), "-c", str(conf), "-e", str(folder / "error.log")],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    try:
-        deadline = time.monotonic() + DEADLINE
-        while not all(_accepting(p) for p in ports.values()):
-            if popen.poll() is not None:
-                err = popen.stderr.read().decode() if popen.stderr else ""
-                log = (folder / "error.log").read_text() if (folder / "error.log").exists() else ""
-                pytest.fail(f"nginx exited with {popen.returncode}: {err} {log}")
-            assert time.monotonic() < deadline, "nginx did not start listening"
-            time.sleep(0.02)
-        yield Nginx(popen, folder=folder, **ports)
-    finally:
-        end_process(popen)
+
+
+def _serving(popen: subprocess.Popen[bytes], folder: Path, ports: dict[str, int]) -> bool:
+    """Wait until nginx serves on its ports (True), or exited as one was taken (False).
+
+    nginx writes its pid file once it has bound every port: before, a port
+    that accepts may be another program's.
+    """
+    deadline = time.monotonic() + DEADLINE
+    pid_file = folder / "nginx.pid"
+    while not (pid_file.exists() and all(_accepting(p) for p in ports.values())):
+        if popen.poll() is not None:
+            err = popen.stderr.read().decode() if popen.stderr else ""
+            log = (folder / "error.log").read_text() if (folder / "error.log").exists() else ""
+            if "Address already in use" in err + log:
+                return False
+            pytest.fail(f"nginx exited with {popen.returncode}: {err} {log}")
+        assert time.monotonic() < deadline, "nginx did not start listening"
+        time.sleep(0.02)
+    return True
+
+
+@contextmanager
+def start_nginx(folder: Path, backend: int, cert: Cert) -> Iterator[Nginx]:
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(binary).exists():
+        pytest.fail("nginx is missing: install the Debian package nginx")
+    for _ in range(START_ATTEMPTS):
+        ports = dict(zip(("http", "tls", "buffered"), free_ports(3), strict=True))
+        popen = _launch(binary, folder, backend, cert, ports)
+        try:
+            if _serving(popen, folder, ports):
+                yield Nginx(popen, folder=folder, **ports)
+                return
+        finally:
+            end_process(popen)
+    pytest.fail(f"nginx found one of its ports taken {START_ATTEMPTS} times")
 
 
 @dataclass

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from tailcast.cli import main
-from tests.helpers import Proc, poll, run_tailcast, tailcast_cmd
+from tests.helpers import Proc, end_process, poll, run_tailcast, tailcast_cmd
 from tests.security.conftest import BEARER, TOKEN, Cert, make_cert
 
 
@@ -119,11 +119,7 @@ def test_watch_follows_over_tls(tls_server: Proc, cert: Cert) -> None:
         _feed(tls_server, "watched 2\n")
         assert watch.stdout.readline() == b"watched 2\n"
     finally:
-        watch.terminate()
-        watch.wait(10)
-        for pipe in (watch.stdout, watch.stderr):
-            if pipe is not None:
-                pipe.close()
+        end_process(watch)  # SIGTERM, then SIGKILL if it lingers; its pipes closed
 
 
 @pytest.mark.parametrize("case", ["missing", "garbage", "mismatched"])

@@ -21,6 +21,7 @@ from tailcast.sources.docker.engine import permission_message
 from tests.harness import make_config
 from tests.helpers import apoll
 from tests.sources.docker.conftest import (
+    DEADLINE,
     Api,
     Engine,
     texts,
@@ -43,7 +44,7 @@ async def test_socket_missing_is_an_error_naming_it_then_recovers(
     assert str(link) in stream.state_extra["message"]
     assert "not found" in stream.state_extra["message"]
     link.symlink_to(engine.socket)
-    await apoll(lambda: stream.state == "waiting")
+    await apoll(lambda: stream.state == "waiting", timeout=DEADLINE)
     await api.run("echo finally", name=name)
     await until_state(stream, "exited")
     assert texts(stream) == ["finally"]

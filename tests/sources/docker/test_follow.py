@@ -26,6 +26,7 @@ from tailcast.sources.docker.source import DockerSource
 from tests.harness import make_config
 from tests.helpers import apoll
 from tests.sources.docker.conftest import (
+    DEADLINE,
     Api,
     Engine,
     lines_of,
@@ -77,7 +78,7 @@ async def test_engine_restarted_mid_stream_loses_and_repeats_nothing(
     source = h.server.sources[0]
     assert isinstance(source, DockerSource)
     await api.run(script, name=name)
-    await apoll(lambda: len(stream.ring) >= 60)
+    await apoll(lambda: len(stream.ring) >= 60, timeout=DEADLINE)
     before = len(stream.ring)
     await asyncio.to_thread(engine.script, "kill")
     await until_state(stream, "error")

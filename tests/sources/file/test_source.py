@@ -14,8 +14,9 @@ import pytest
 
 from tailcast.sources.file import source
 from tailcast.sources.file.tail import DEFAULT_BUDGET
+from tailcast.sources.file.watch.factory import shared_backend
 from tests.helpers import apoll
-from tests.sources.file.harness import following
+from tests.sources.file.harness import RecordingClient, following
 
 
 def append(path: Path, data: bytes) -> None:
@@ -247,41 +248,49 @@ async def test_a_line_at_a_time_writer_is_read_on_the_event_loop(tmp_path: Path)
 
 
 async def test_a_backlog_is_read_on_without_pausing_between_reads(tmp_path: Path) -> None:
-    log = tmp_path / "late.log"
-    step = 3.0  # the least time between two steps' starts (an agent's pacing, stretched)
+    log = tmp_path / "big.log"
+    # The least time between two steps' starts: an agent's pacing, stretched so far
+    # that no wait of this test could pass for it (a paced read would take an hour).
+    step = 3600.0
     reads = 4  # the backlog: four times what one read may take
     count = reads * DEFAULT_BUDGET // 100
-    async with following(log, lines=1, file_step=step) as f:
-        await apoll(lambda: f.hub.streams["late.log"].state == "waiting")
-        log.write_bytes((b"x" * 99 + b"\n") * count)
-        stream = f.hub.streams["late.log"]
-        await apoll(lambda: stream.lines_in > 0, timeout=30)
-        first = time.monotonic()
-        # (>=: paced, a line cut by a read's end is shown in two pieces)
-        await apoll(lambda: stream.lines_in >= count, timeout=60)
-        # Paced, each read after the first would have waited a whole step.
-        assert time.monotonic() - first < (reads - 1) * step
+    log.write_bytes((b"x" * 99 + b"\n") * count)
+    # All of it is the backlog: the first look (never paced) reads the first slice,
+    # each later read comes at once, not a step later.
+    async with following(log, lines=count + 1, file_step=step) as f:
+        stream = f.hub.streams["big.log"]
+        # (>=: a line cut by a read's end may be shown in two pieces)
+        await apoll(lambda: stream.lines_in >= count)
+        assert f.file(log)["offset"] == log.stat().st_size
 
 
 async def test_a_quiet_file_is_read_at_once_while_another_is_paced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Two files paced 2 s on one watch backend (an agent following both): a line
-    # in the quiet one does not wait for the busy one's next step.
+    # Two files paced alike on one watch backend (an agent following both): a line
+    # in the quiet one does not wait for the busy one's next step. The pacing is an
+    # hour, so that no wait of this test can pass for it.
     monkeypatch.setattr(source, "SAFETY_TICK", 60.0)  # no look meanwhile paces the quiet one
-    step = 2.0
+    step = 3600.0
     busy, quiet = tmp_path / "b" / "busy.log", tmp_path / "q" / "quiet.log"
     for path in (busy, quiet):
         path.parent.mkdir()
         path.write_bytes(b"")
+    # The directories are watched before the sources come, so neither gets the
+    # look a new watch asks for (that look would be paced: an hour after its first).
+    backend = shared_backend()
+    holder = RecordingClient({str(busy.parent), str(quiet.parent)})
+    backend.add(holder)
     async with (
         following(busy, lines=1, file_step=step) as fb,
         following(quiet, lines=1, file_step=step) as fq,
     ):
+        backend.remove(holder)  # (its pacing, none, would be the backend's)
+        for f in (fb, fq):
+            f.source._stepped -= 2 * step  # its last look was long ago (it waits for changes)
         await apoll(lambda: max(fb.source.ready_at(), fq.source.ready_at()) < time.monotonic())
         append(busy, b"b1\n")
         await fb.wait_lines("busy.log", ["b1"])  # the busy file's source is paced from now
         append(quiet, b"q1\n")
-        written = time.monotonic()
-        await fq.wait_lines("quiet.log", ["q1"])
-        assert time.monotonic() - written < step / 2
+        await fq.wait_lines("quiet.log", ["q1"])  # within the deadline: not an hour later
+        assert fb.source.ready_at() > time.monotonic()  # the busy one is paced still

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -64,11 +63,11 @@ async def test_records_are_read_no_more_often_than_the_clients_step(tmp_path: Pa
     async with watching(InotifyBackend(), client) as backend:
         seen = len(client.batches)
         append(log, b"x\n")
-        await apoll(lambda: len(client.batches) > seen, timeout=5)
+        await apoll(lambda: len(client.batches) > seen)
         seen = len(client.batches)
         for _ in range(50):
             append(log, b"y\n")
-        await apoll(lambda: len(client.batches) > seen, timeout=10)
+        await apoll(lambda: len(client.batches) > seen)
         # Nothing was read during the pause (a timer never fires early), then
         # the 50 records came as one change.
         assert client.times[-1] - client.times[-2] >= 0.95
@@ -77,18 +76,17 @@ async def test_records_are_read_no_more_often_than_the_clients_step(tmp_path: Pa
 
 
 async def test_a_quiet_client_is_not_held_back_by_a_paced_one(tmp_path: Path) -> None:
-    # Two clients paced 5 s (an agent following two files): one has just been
+    # Two clients paced alike (an agent following two files): one has just been
     # handed a change, the other not for long. A change for the quiet one is
-    # handed over at once, not when the busy one may step again.
+    # handed over at once, not when the busy one may step again. The pacing is an
+    # hour, so that no wait of this test can pass for it.
     busy_dir, quiet_dir = made_dirs(tmp_path, "busy", "quiet")
     busy, quiet = RecordingClient({str(busy_dir)}), RecordingClient({str(quiet_dir)})
-    busy.min_step = quiet.min_step = 5.0
+    busy.min_step = quiet.min_step = 3600.0
     async with watching(InotifyBackend(), busy, quiet):
-        quiet.times[-1] -= 10  # its last batch (the first look) long ago: it is ready
+        quiet.times[-1] -= 7200  # its last batch (the first look) long ago: it is ready
         append(busy_dir / "a.log", b"x\n")
         await apoll(lambda: len(busy.batches) == 2)
         append(quiet_dir / "b.log", b"y\n")
-        handed = time.monotonic()
-        await apoll(lambda: len(quiet.batches) == 2, timeout=10)
-        assert quiet.times[-1] - handed < 2.5  # the busy client's pause is 5 s
+        await apoll(lambda: len(quiet.batches) == 2)  # within the deadline: not an hour later
         assert len(busy.batches) == 2

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tailcast.protocol import wire
@@ -106,6 +106,7 @@ def test_with_redaction_a_long_message_is_cut_where_no_secret_is() -> None:
 STAMP = "1796137705434125"
 
 
+@settings(deadline=None)  # a loaded machine must not fail an example by its time
 @given(st.integers(min_value=10**15, max_value=8 * 10**15 - 1))
 def test_the_stamp_text_is_format_ts_of_the_microseconds(micros: int) -> None:
     """Cut from the digits, the same text as formatting the float (trailing zeros too)."""
@@ -219,6 +220,7 @@ _SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
 _COMMON_TEXT = st.text(st.characters(blacklist_categories=_SURROGATES, blacklist_characters="\r\n"))
 
 
+@settings(deadline=None)  # a loaded machine must not fail an example by its time
 @given(
     st.lists(
         st.tuples(_COMMON_TEXT, st.integers(10**15, 8 * 10**15 - 1), st.integers(0, 7)),

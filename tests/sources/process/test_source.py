@@ -31,6 +31,9 @@ from tests.harness import make_config
 from tests.helpers import apoll, ws_connect
 
 # Prepended to every child: gate(path) waits (bounded) for the test's go-ahead.
+# A child's line is one print() of one string: unbuffered, print("a", b) is a
+# write() per part, and a child paused between them past --flush-delay shows
+# its line as two pieces.
 PRELUDE = """\
 import os, signal, subprocess, sys, time
 def gate(path):
@@ -77,7 +80,7 @@ async def launch() -> AsyncIterator[Callable[..., Awaitable[Launched]]]:
     async def start(
         *specs: SourceSpec, grace: float = 5.0, backoff: float = 0.05, **overrides: Any
     ) -> Launched:
-        config = make_config(flush_delay=0.05, **overrides)
+        config = make_config(**{"flush_delay": 0.05, **overrides})
         config = dataclasses.replace(config, sources=specs)
         server = Server(config, sources=[])
         sources = []
@@ -168,9 +171,9 @@ async def test_unflushed_python_lines_arrive_before_the_child_exits(
     # PYTHONUNBUFFERED this line would only appear at exit.
     h = await launch(child(f"print('early bird'); gate({str(go)!r})"))
     stream = h.stream()
-    await apoll(lambda: lines_of(stream))
+    # (The line may be read before the second pipe is attached and the state set.)
+    await apoll(lambda: lines_of(stream) and stream.state == "live")
     assert lines_of(stream)[0]["text"] == "early bird"
-    assert stream.state == "live"
     assert h.sources[0].statistics()["pid"] is not None  # still running
     go.touch()
     assert await wait_state(stream, "exited") == {"exit_code": 0}
@@ -215,15 +218,18 @@ async def test_grandchildren_are_gone_after_shutdown(
     h = await launch(
         child("""
         g = subprocess.Popen([sys.executable, "-c",
-            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-            "print('ready', flush=True); time.sleep(60)"])
-        print("grandchild", g.pid)
+            "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "sys.stdout.write('ready\\\\n'); time.sleep(60)"])
+        sys.stdout.write(f"grandchild {g.pid}\\n")
         time.sleep(60)
     """),
         grace=0.3,
     )
     stream = h.stream()
-    await apoll(lambda: {"ready"} <= {x["text"] for x in lines_of(stream)})
+    # The two lines come from two processes: in either order.
+    await apoll(
+        lambda: {"ready", "grandchild"} <= {x["text"].partition(" ")[0] for x in lines_of(stream)}
+    )
     texts = [x["text"] for x in lines_of(stream)]
     grandchild = int(next(t for t in texts if t.startswith("grandchild")).split()[1])
     leader = h.sources[0].statistics()["pid"]
@@ -244,7 +250,7 @@ async def test_a_background_job_left_behind_is_ended_with_its_command(
     h = await launch(
         child("""
         g = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-        print("grandchild", g.pid)
+        print(f"grandchild {g.pid}")
         sys.exit(0)
     """)
     )
@@ -287,7 +293,7 @@ async def test_cwd_and_env_from_the_config_file(
     monkeypatch.setenv("TAILCAST_TOKEN", "s3cret")
     code = (
         "import os; print(os.getcwd()); print(os.environ['GREETING'])\n"
-        "print(os.environ.get('TAILCAST_TOKEN', 'no token'), os.environ['PYTHONUNBUFFERED'])"
+        "print(os.environ.get('TAILCAST_TOKEN', 'no token') + ' ' + os.environ['PYTHONUNBUFFERED'])"
     )
     toml = tmp_path / "tailcast.toml"
     toml.write_text(
@@ -312,7 +318,8 @@ async def test_pty_keeps_colours_and_merges_stderr(
     h = await launch(
         child("""
         if sys.stdout.isatty():
-            print("\\x1b[31mred\\x1b[0m, TERM set:", os.environ.get("TERM") not in (None, "dumb"))
+            term = os.environ.get("TERM") not in (None, "dumb")
+            print(f"\\x1b[31mred\\x1b[0m, TERM set: {term}")
         else:
             print("plain")
         print("to stderr", file=sys.stderr)
@@ -334,7 +341,7 @@ async def test_restart_on_failure_until_it_succeeds(
         with open({str(runs)!r}, "a") as f:
             f.write("x")
         n = len(open({str(runs)!r}).read())
-        print("run", n)
+        print(f"run {{n}}")
         sys.exit(0 if n == 3 else 1)
     """),
         restart="on-failure",
@@ -392,7 +399,8 @@ async def test_control_routes_with_permission_and_token(
     pids = await _pid_lines(stream, 2)
     assert pids[1] != first
     assert gone(first)
-    assert stream.state == "live"
+    # (The new run's line may be read before its state is set: "exited" until then.)
+    await wait_state(stream, "live")
     async with session.post(base + "stop", headers=auth) as resp:
         assert resp.status == 202
     extra = await wait_state(stream, "exited")
@@ -444,7 +452,9 @@ async def test_stop_kills_a_child_that_ignores_sigterm(
 async def test_statistics_count_bytes(
     launch: Callable[..., Awaitable[Launched]], pty: bool
 ) -> None:
-    h = await launch(child("sys.stdout.write('abc\\n' * 1000)"), pty=pty)
+    # No partial line may be shown on its own: a terminal hands the output over in
+    # pieces, and one that waited past a short flush delay would count as a line.
+    h = await launch(child("sys.stdout.write('abc\\n' * 1000)"), pty=pty, flush_delay=30.0)
     await wait_state(h.stream(), "exited")
     stats = h.sources[0].statistics()
     # A terminal turns each \n into \r\n.

@@ -19,7 +19,9 @@ from tailcast.sources.process.source import ProcessSource
 from tests.harness import make_config
 from tests.helpers import apoll
 
-CODE = "import sys; [print('line', n) for n in range(1, 4)]"
+# One print() of one string per line: print('line', n) is four write()s (unbuffered),
+# and a child paused between them past --flush-delay shows the line as two pieces.
+CODE = "import sys; [print(f'line {n}') for n in range(1, 4)]"
 
 
 def spec() -> SourceSpec:
