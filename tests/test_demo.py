@@ -24,7 +24,7 @@ import pytest
 
 from tailcast.demo.__main__ import write_samples
 from tailcast.demo.writer import ACCESS_LOG, APP_LOG, BUILD_LOG, NEW_LOG, Writer
-from tests.helpers import DEADLINE, poll, ws_connect
+from tests.helpers import DEADLINE, end_process, poll, ws_connect
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_logs"
@@ -120,9 +120,7 @@ def test_writer_appends_live_and_stops_on_sigterm(tmp_path: Path) -> None:
         try:
             assert proc.wait(DEADLINE) == 0
         finally:
-            if proc.poll() is None:  # it ignored SIGTERM: not left writing for ever
-                proc.kill()
-                proc.wait(DEADLINE)
+            end_process(proc)  # if it ignored SIGTERM: not left writing for ever
     _check_access((tmp_path / ACCESS_LOG).read_text().splitlines())
     _check_json((tmp_path / APP_LOG).read_text().splitlines())
     _check_json((tmp_path / NEW_LOG).read_text().splitlines())

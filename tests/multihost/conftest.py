@@ -244,12 +244,25 @@ class AgentHarness:
         )
 
 
-async def writer(agent: AgentHarness, stream_id: str, total: int, per_step: int) -> None:
-    """Feed lines at a steady pace (pacing, not synchronisation)."""
+async def writer(
+    agent: AgentHarness,
+    stream_id: str,
+    total: int,
+    per_step: int,
+    halfway: asyncio.Event | None = None,
+) -> None:
+    """Feed lines at a steady pace (pacing, not synchronisation).
+
+    With ``halfway``, the second half waits for it: what the test does then (a
+    kill, a client's move) lands mid-stream however far behind a reader is.
+    """
     stream = agent.hub.streams[stream_id]
-    while stream.last_seq < total:
-        agent.write(stream, min(per_step, total - stream.last_seq))
-        await asyncio.sleep(0.005)
+    for upto, go in ((total // 2, halfway), (total, None)):
+        while stream.last_seq < upto:
+            agent.write(stream, min(per_step, upto - stream.last_seq))
+            await asyncio.sleep(0.005)
+        if go is not None:
+            await go.wait()
 
 
 @pytest_asyncio.fixture

@@ -60,21 +60,15 @@ async def test_a_web_node_killed_mid_burst_resumes_from_its_data_dir(
     epoch = agent.hub.streams["app"].epoch
     serve = ("serve", "--redis", url, "--port", "0", "--data-dir", str(tmp_path / "web"))
     total = 30_000
+    # The second half only once the node is killed: however far behind the node
+    # is (it may read tens of thousands of lines at once), the kill comes before
+    # the end of the burst.
     killed = asyncio.Event()
-
-    async def burst() -> None:
-        # The second half only once the node is killed: however far behind the
-        # node is (it may read tens of thousands of lines at once), the kill
-        # comes before the end of the burst.
-        await writer(agent, "app", total // 2, 100)
-        await killed.wait()
-        await writer(agent, "app", total, 100)
-
     with run_tailcast(*serve) as first:
         c1 = await ws_connect(session, first.ws_url)
         # since 0: every line from the first, whenever the node applies the subscribe
         await c1.send({"type": "subscribe", "streams": ["app"], "since": {"app": 0}})
-        writing = asyncio.create_task(burst())
+        writing = asyncio.create_task(writer(agent, "app", total, 100, halfway=killed))
         await c1.wait_lines("app", total // 5)
         first.stop(signal.SIGKILL)  # mid-burst: no clean shutdown
         killed.set()

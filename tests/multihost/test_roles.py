@@ -23,13 +23,7 @@ from tailcast.multihost.roles import Agent, WebNode
 from tailcast.server import OWN_DIR
 from tests.harness import ServerHarness, make_config
 from tests.helpers import apoll, assert_contiguous, texts, ws_connect
-from tests.multihost.conftest import (
-    AgentHarness,
-    RedisServer,
-    closed_port,
-    web_config,
-    writer,
-)
+from tests.multihost.conftest import RedisServer, closed_port, web_config, writer
 
 
 async def test_two_agents_two_web_nodes_client_moves_between_nodes(
@@ -55,16 +49,12 @@ async def test_two_agents_two_web_nodes_client_moves_between_nodes(
         assert w1.hub.streams[sid].epoch == w2.hub.streams[sid].epoch == epoch
 
     total = 3000
+    # The second half only once c1 has left w1: however far behind w1 is (it may
+    # read a whole burst at once), the move comes mid-stream.
     moved = asyncio.Event()
-
-    async def write(agent: AgentHarness, sid: str) -> None:
-        # The second half only once c1 has left w1: however far behind w1 is
-        # (it may read a whole burst at once), the move comes mid-stream.
-        await writer(agent, sid, total // 2, 20)
-        await moved.wait()
-        await writer(agent, sid, total, 20)
-
-    writing = asyncio.gather(write(a, "alpha"), write(b, "beta"))
+    writing = asyncio.gather(
+        writer(a, "alpha", total, 20, halfway=moved), writer(b, "beta", total, 20, halfway=moved)
+    )
     c1 = await ws_connect(session, w1.ws_url)
     await c1.send({"type": "subscribe", "streams": ["alpha", "beta"], "since": {}, "tail": 0})
     await c1.wait_lines("alpha", 300)
