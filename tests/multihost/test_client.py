@@ -17,6 +17,19 @@ from tests.helpers import apoll, texts, ws_connect
 from tests.multihost.conftest import RedisServer, closed_port, web_config
 
 
+async def test_each_server_program_is_the_one_its_tests_are_named_for(
+    redis_server: RedisServer, redis_program: str
+) -> None:
+    """The suite's [valkey] runs talk to Valkey, its [redis] runs to Redis (INFO says which)."""
+    r: Any = client.connect(redis_server.url)
+    try:
+        info = await r.info("server")
+    finally:
+        await r.aclose()
+    assert info.get("server_name", "redis") == redis_program
+    assert ("valkey_version" in info) == (redis_program == "valkey")
+
+
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
@@ -126,6 +139,7 @@ def test_xread_items_reads_resp2_and_resp3() -> None:
     assert client.xread_items({b"k": [entries]}) == [(b"k", entries)]
 
 
+@pytest.mark.redis_tls
 async def test_tls_and_password_from_the_url(
     redis_factory: Callable[..., RedisServer],
     start_agent: Callable[..., Any],

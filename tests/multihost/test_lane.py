@@ -44,6 +44,7 @@ def test_pack_is_resp_bulk_strings() -> None:
     assert pack(b"XADD", b"k", b"") == b"*3\r\n$4\r\nXADD\r\n$1\r\nk\r\n$0\r\n\r\n"
 
 
+@pytest.mark.redis_tls
 @pytest.mark.parametrize("secure", [False, True])
 async def test_an_entry_lands_as_redis_py_would_write_it(
     redis_factory: Callable[..., RedisServer], secure: bool
