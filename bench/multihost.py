@@ -28,13 +28,16 @@ client workers of ``bench/bench.py`` (:mod:`wsclient`): lost, duplicated,
 latency on one monotonic clock. Every process group (redis-server, agents,
 web nodes) is measured separately (CPU seconds, peak RSS) and only those
 groups are signalled at the end. Results are printed and written to
-``bench/results/multihost-*.json``; Redis's ``used_memory`` after each run too.
+``bench/results/multihost-*.json``; Redis's ``used_memory`` after each run too,
+and the idle machine's speed just before and after each scenario
+(:func:`calibrate`): on the VMs these figures come from, it changes by hours.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import mmap
 import multiprocessing as mp
 import os
 import shutil
@@ -327,6 +330,40 @@ def run_once(
     return result
 
 
+CALIBRATION_LOOP = 2_000_000
+TOUCH_BYTES = 64 * MB
+
+
+def calibrate() -> dict[str, float]:
+    """The machine's speed now, on the idle machine: two figures (ms; lower is faster).
+
+    - ``python_loop_ms``: a fixed pure-Python loop, the best of 3.
+    - ``first_touch_ms``: touching every page of 64 MB of fresh anonymous memory.
+      In a VM whose host backs guest memory lazily and takes free pages back
+      (this machine kind: Firecracker, free page reporting), a page the guest
+      has not used lately costs several times more to fault in (2 GiB: 4.1 s
+      cold against 0.8 s warm, measured here). Every run starts processes that
+      grow by hundreds of MB (Redis, the web nodes' history files, the agents),
+      and the same code's CPU per line was seen to double with it.
+    """
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        total = 0
+        for i in range(CALIBRATION_LOOP):
+            total += i * i
+        best = min(best, time.perf_counter() - began)
+    area = mmap.mmap(-1, TOUCH_BYTES)
+    try:
+        began = time.perf_counter()
+        for offset in range(0, TOUCH_BYTES, mmap.PAGESIZE):
+            area[offset] = 1
+        touched = time.perf_counter() - began
+    finally:
+        area.close()
+    return {"python_loop_ms": round(1000 * best, 1), "first_touch_ms": round(1000 * touched, 1)}
+
+
 def measure(target: str, sc: Scenario, pool: Pool, args: argparse.Namespace) -> dict[str, Any]:
     workdir = tempfile.mkdtemp(prefix=f"tailcast-mh-{target}-")
     result: dict[str, Any] = {
@@ -336,12 +373,14 @@ def measure(target: str, sc: Scenario, pool: Pool, args: argparse.Namespace) -> 
         "lines": sc.count,
         "rate": sc.rate or None,
     }
+    result["machine_before"] = calibrate()
     try:
         result.update(run_once(target, sc, pool, args, workdir))
     except Exception as exc:  # a failed run is a row, not a crash of the whole bench
         result["error"] = f"{type(exc).__name__}: {exc}"
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    result["machine_after"] = calibrate()
     return result
 
 
@@ -376,6 +415,12 @@ def print_table(results: list[dict[str, Any]]) -> None:
         print(f"  CPU s: {r['cpu_s']}  ({r.get('cpu_us_per_delivered_line')} us/line in all)")
         print(f"  peak RSS MB: {r['peak_rss_mb']}")
         print(f"  client workers CPU s: {r.get('client_workers_cpu_s')}, writer {r['writer_s']} s")
+        before, after = r["machine_before"], r["machine_after"]
+        print(
+            f"  machine before / after: Python loop {before['python_loop_ms']} / "
+            f"{after['python_loop_ms']} ms, first touch of 64 MB {before['first_touch_ms']} / "
+            f"{after['first_touch_ms']} ms"
+        )
         if r.get("redis_used_memory") is not None:
             print(f"  redis used_memory: {r['redis_used_memory'] / MB:.1f} MB")
 
