@@ -338,13 +338,14 @@ def calibrate() -> dict[str, float]:
     """The machine's speed now, on the idle machine: two figures (ms; lower is faster).
 
     - ``python_loop_ms``: a fixed pure-Python loop, the best of 3.
-    - ``first_touch_ms``: touching every page of 64 MB of fresh anonymous memory.
-      In a VM whose host backs guest memory lazily and takes free pages back
-      (this machine kind: Firecracker, free page reporting), a page the guest
-      has not used lately costs several times more to fault in (2 GiB: 4.1 s
-      cold against 0.8 s warm, measured here). Every run starts processes that
-      grow by hundreds of MB (Redis, the web nodes' history files, the agents),
-      and the same code's CPU per line was seen to double with it.
+    - ``first_touch_ms``: touching every page of 64 MB of fresh anonymous memory
+      (this machine kind is a VM whose host backs guest memory lazily: 2 GiB
+      touched for the first time took 4.1 s, and 0.78 s the next time).
+
+    The same code and work were seen to cost twice the CPU per line in one hour
+    as in the next, with no steal time in ``/proc/stat``: these figures are kept
+    with each run so that runs of such hours can be told apart. Whether either
+    follows those hours is not known yet (no slow hour was measured with them).
     """
     best = float("inf")
     for _ in range(3):
