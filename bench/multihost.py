@@ -30,7 +30,8 @@ web nodes) is measured separately (CPU seconds, peak RSS) and only those
 groups are signalled at the end. Results are printed and written to
 ``bench/results/multihost-*.json``; Redis's ``used_memory`` after each run too,
 and the idle machine's speed just before and after each scenario
-(:func:`calibrate`): on the VMs these figures come from, it changes by hours.
+(:func:`calibrate`): the VM these figures come from ran the same code at
+about two thirds of the CPU per line after it was resumed from a snapshot.
 """
 
 from __future__ import annotations
@@ -342,10 +343,13 @@ def calibrate() -> dict[str, float]:
       (this machine kind is a VM whose host backs guest memory lazily: 2 GiB
       touched for the first time took 4.1 s, and 0.78 s the next time).
 
-    The same code and work were seen to cost twice the CPU per line in one hour
-    as in the next, with no steal time in ``/proc/stat``: these figures are kept
-    with each run so that runs of such hours can be told apart. Whether either
-    follows those hours is not known yet (no slow hour was measured with them).
+    The same code and work cost 1.5 times the CPU per line on one instance of
+    the VM as on the next (it was resumed from a snapshot in between; no steal
+    time in ``/proc/stat``): these figures are kept with each run as a hint of
+    which machine it had. No run of the slower instance has them, and the
+    instances differ by kind of work (a raw-RESP round trip was slower on the
+    faster one), so the figure to compare between runs is the CPU per
+    delivered line.
     """
     best = float("inf")
     for _ in range(3):
